@@ -83,12 +83,13 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
             x, y = x.to(device), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
-            if not math.isfinite(float(loss)):
-                raise DataError(f"training diverged at epoch {epoch}: loss is {float(loss)}")
+            value = loss.item()
+            if not math.isfinite(value):
+                raise DataError(f"training diverged at epoch {epoch}: loss is {value}")
             loss.backward()
             optimizer.step()
             seen += len(x)
-            loss_sum += float(loss) * len(x)
+            loss_sum += value * len(x)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
         if scheduler is not None:
             scheduler.step()

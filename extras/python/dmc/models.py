@@ -1,0 +1,39 @@
+"""Reference models and the seed's LeNet-5 compression recipes."""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from .sequential import Sequential
+
+
+def lenet5() -> Sequential:
+    """The seed's LeNet-5: pad 2, conv 1->6 k5 + BN + ReLU, maxpool 2, conv 6->16 k5 + BN + ReLU,
+    maxpool 2, flatten 400, linear 400->84, ReLU, linear 84->10 (37,106 weights and biases plus
+    44 BatchNorm parameters, which fold away)."""
+    return Sequential(
+        nn.ZeroPad2d(2),
+        nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 84), nn.ReLU(),
+        nn.Linear(84, 10),
+    )
+
+
+def sine_regressor(hidden: int = 16) -> Sequential:
+    """A tiny MLP for y = sin(x): the classic microcontroller hello-world."""
+    return Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+
+# The seed's Table 1 recipes. Ultra: maximum compression; Tiny: fits 2 KB of SRAM.
+LENET5_ULTRA = {
+    "prune_channel": {"sparsity": {"conv2d_0": 0, "conv2d_1": 9, "linear_0": 64}, "metric": "l2"},
+    "quantize": {"scheme": "static", "bitwidth": 4, "granularity": "per_tensor", "activation_bitwidth": 8,
+                 "layers": {"conv2d_0": {"granularity": "per_channel"}}},
+}
+LENET5_TINY = {
+    "prune_channel": {"sparsity": {"conv2d_0": 4, "conv2d_1": 2, "linear_0": 0}, "metric": "l2"},
+    "quantize": {"scheme": "static", "bitwidth": 4, "granularity": "per_tensor", "activation_bitwidth": 4,
+                 "layers": {"conv2d_0": {"bitwidth": 8, "granularity": "per_channel"},
+                            "conv2d_1": {"bitwidth": 8, "granularity": "per_channel"}}},
+}

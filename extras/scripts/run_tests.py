@@ -1,0 +1,62 @@
+"""Run every test suite and print one closing line ``N passed, N failed`` summing them all.
+
+Suites: the Python package's pytest suite (unit, property, end-to-end and C++ build tests).
+Each suite reports through JUnit XML, so the counts are read, not scraped from text.
+Exit status is non-zero when any test failed or errored, or when a suite ran no test.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+
+
+def junit_counts(path: Path) -> tuple[int, int, int]:
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    total = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    return total - failed - skipped, failed, skipped
+
+
+def run_suite(name: str, cmd: list[str], junit: Path, cwd: Path) -> tuple[int, int, int]:
+    print(f"\n===== {name}: {' '.join(cmd)}", flush=True)
+    rc = subprocess.call(cmd, cwd=cwd)
+    if not junit.exists():
+        print(f"{name}: no report written (exit {rc})")
+        return 0, 1, 0
+    passed, failed, skipped = junit_counts(junit)
+    if rc != 0 and failed == 0:
+        failed = 1          # the runner itself failed (collection error, crash)
+    print(f"{name}: {passed} passed, {failed} failed, {skipped} skipped")
+    return passed, failed, skipped
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="dmc-tests-"))
+    suites = [
+        ("pytest", [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={tmp / 'pytest.xml'}",
+                    "extras/python/tests"], tmp / "pytest.xml"),
+    ]
+    totals = [0, 0, 0]
+    for name, cmd, junit in suites:
+        for i, v in enumerate(run_suite(name, cmd, junit, ROOT)):
+            totals[i] += v
+    passed, failed, skipped = totals
+    if passed + failed == 0:
+        failed = 1
+        print("no test ran")
+    print(f"\n{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    sys.exit(main())

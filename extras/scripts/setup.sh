@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One-time set-up of a fresh Debian machine for DeepMicroCompression development and CI:
+# toolchains from apt, a virtual environment in .venv with the pinned Python packages and the
+# bundled `dmc` package installed in editable mode. Safe to re-run: finished steps are skipped.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+# Toolchains: host g++ (already there), AVR (Uno) and Cortex-M builds.
+APT_PACKAGES=(g++ gcc-avr avr-libc binutils-avr gcc-arm-none-eabi libnewlib-arm-none-eabi
+              libstdc++-arm-none-eabi-newlib)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} with apt"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+STAMP=.venv/.dmc-setup
+WANT="$(cat extras/python/requirements-dev.txt extras/python/pyproject.toml | sha256sum | cut -c1-16)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  echo "setup: installing Python packages"
+  .venv/bin/pip install -q -r extras/python/requirements-dev.txt
+  .venv/bin/pip install -q --no-deps -e extras/python
+  echo "$WANT" > "$STAMP"
+fi
+echo "setup: ready ($(.venv/bin/python -c 'import torch, dmc; print("torch", torch.__version__, "dmc", dmc.__version__)'))"
