@@ -7,6 +7,7 @@ an :class:`ArtifactError` that says what is wrong, and opening a file cannot run
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import zlib
@@ -120,17 +121,20 @@ def _from_header(h, blob) -> IntModel:
         if code not in _DTYPES:
             raise ArtifactError(f"{where}: unsupported dtype '{code}'")
         shape = _need(spec, "shape", list, where)
-        if not all(isinstance(d, int) and d >= 0 for d in shape):
+        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
             raise ArtifactError(f"{where}: invalid shape {shape}")
         off, nb = _need(spec, "offset", int, where), _need(spec, "nbytes", int, where)
         dt = np.dtype(_DTYPES[code]).newbyteorder("<")
-        if nb != int(np.prod(shape)) * dt.itemsize:
+        if nb != math.prod(shape) * dt.itemsize:
             raise ArtifactError(f"{where}: {nb} bytes do not hold a {code} array of shape {shape}")
         if off < 0 or off + nb > len(blob):
             raise ArtifactError(f"{where}: bytes [{off}, {off + nb}) lie outside the {len(blob)}-byte data section")
         arrays[name] = np.frombuffer(blob[off:off + nb], dtype=dt).astype(_DTYPES[code]).reshape(shape)
+    meta = h.get("meta", {})
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"header: 'meta' has type {type(meta).__name__}")
     return IntModel(scheme, _need(h, "tensors", dict, "header"), _need(h, "ops", list, "header"), arrays,
-                    _need(h, "output", str, "header"), h.get("meta", {}))
+                    _need(h, "output", str, "header"), meta)
 
 
 def validate(m: IntModel) -> None:
@@ -139,7 +143,7 @@ def validate(m: IntModel) -> None:
     for name, t in m.tensors.items():
         where = f"tensor '{name}'"
         shape = _need(t, "shape", list, where)
-        if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+        if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
             raise ArtifactError(f"{where}: invalid shape {shape}")
         if static:
             bits = _need(t, "bits", int, where)
@@ -149,7 +153,7 @@ def validate(m: IntModel) -> None:
             zp = _need(t, "zero_point", int, where)
             if not scale > 0 or not 0 <= zp < (1 << bits):
                 raise ArtifactError(f"{where}: invalid scale {scale} or zero point {zp}")
-    if not m.ops or m.ops[0].get("op") != "input":
+    if not m.ops or not isinstance(m.ops[0], dict) or m.ops[0].get("op") != "input":
         raise ArtifactError("the first op must be the input")
     seen = set()
     for i, op in enumerate(m.ops):
@@ -162,7 +166,7 @@ def validate(m: IntModel) -> None:
         inputs = _need(op, "inputs", list, where)
         attrs = _need(op, "attrs", dict, where)
         want = {"input": 0, "add": 2}.get(kind, 1)
-        if len(inputs) != want or any(x not in seen for x in inputs):
+        if len(inputs) != want or any(not isinstance(x, str) or x not in seen for x in inputs):
             raise ArtifactError(f"{where}: inputs {inputs} must be {want} earlier tensors")
         if name in seen or name not in m.tensors:
             raise ArtifactError(f"{where}: output tensor is duplicated or has no tensor entry")
@@ -188,8 +192,11 @@ def _check_weighted(m, op, attrs, where, static):
     if bits not in (8, 4, 2):
         raise ArtifactError(f"{where}: unsupported weight bit width {bits}")
     shape = _need(attrs, "weight_shape", list, where)
-    oc = shape[0] if shape else 0
-    needs = {"weight": (np.uint8, packed_size(int(np.prod(shape)), bits))}
+    if len(shape) != (4 if op["op"] == "conv2d" else 2) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise ArtifactError(f"{where}: invalid weight_shape {shape}")
+    oc = shape[0]
+    needs = {"weight": (np.uint8, packed_size(math.prod(shape), bits))}
     if static:
         needs.update(bias=(np.int32, oc), multiplier=(np.int16, None), shift=(np.uint8, None))
         _need(attrs, "clamp", list, where)

@@ -202,6 +202,8 @@ def compress(model: nn.Module, config: dict | None, input_shape, calibration_dat
     The user's model is never modified. ``calibration_data`` (a DataLoader, an iterable of
     batches or (x, y) pairs, or a tensor) is required for the static scheme.
     """
+    if not isinstance(model, nn.Module):
+        raise UnsupportedModelError(f"expected a torch.nn.Module, got {type(model).__name__}")
     graph = trace(copy.deepcopy(model).eval(), input_shape)
     cfg = parse_config(config, graph.layer_names())
     report = prune_graph(graph, cfg.sparsity, cfg.metric) if cfg.sparsity else []

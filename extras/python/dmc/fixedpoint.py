@@ -46,7 +46,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
             "the layer's output scale is far smaller than its input scale")
     if shift > MAX_SHIFT:
         raise QuantizationError(
-            f"requantization multiplier {real:.6g} is too small (< 2**-{MAX_SHIFT - MANTISSA_BITS}); "
+            f"requantization multiplier {real:.6g} is too small (< 2**-{MAX_SHIFT - MANTISSA_BITS + 1}); "
             "the layer's weights or input scale are degenerate")
     return m, shift
 

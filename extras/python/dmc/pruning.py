@@ -143,7 +143,14 @@ def prune_graph(graph: Graph, amounts: dict[str, int | float], metric: str = "l2
             raise ConfigError(f"prune_channel.sparsity['{name}'] must be a float fraction or an int count, "
                               f"got {amount!r}")
         g = by_name.get(name)
-        if g is None:
+        if g is None:                          # a depthwise conv: it produces no channels of its own
+            node = graph[graph.layer_names()[name]]
+            if _count(name, amount, node.module.out_channels):
+                owner = next((x for x in groups if node in x.passengers), None)
+                raise ConfigError(
+                    f"prune_channel.sparsity['{name}']: '{name}' is a depthwise conv, whose channels are "
+                    "those of its input; " + (f"prune {owner.layer_names()[::2]} instead" if owner else
+                                              "they come from the model input and cannot be pruned"))
             continue
         n = _count(name, amount, g.channels)
         if n and g.fixed:

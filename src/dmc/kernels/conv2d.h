@@ -1,0 +1,86 @@
+/* conv2d: integer 2-D convolution (groups = 1), optionally fused with the max pool after it.
+ *
+ * Layout: input C x H x W, output OC x OH x OW, both CHW, packed per packing.h. Weights
+ * OC x C x KH x KW, signed WB-bit, one flat stream in flash.
+ *
+ *   acc(oc, y, x) = bias[oc] + sum_{c,ky,kx} (in(c, y*sh - pt + ky*dh, x*sw - pl + kx*dw) - zin) * w
+ *
+ * where positions outside the input hold zin (padding with the zero point is padding with
+ * real 0), so they add nothing. Overflow: the exporter proves |acc| < 2^31 for the layer's
+ * weights (sum |w| * max|in - zin| + |bias|); each product fits int16 (255 * 127 < 2^15).
+ *
+ * Fused max pool (pool_k > 1): output (oc, py, px) is the max over the pool window of conv
+ * outputs. requantize_to_code is non-decreasing in acc (m > 0), so the max is taken over the
+ * accumulators and requantized once: bit-identical to pooling the codes, and the full conv
+ * output never exists in SRAM. pool_k = pool_s = 1 is a plain conv.
+ */
+#ifndef DMC_KERNELS_CONV2D_H
+#define DMC_KERNELS_CONV2D_H
+
+#include "../packing.h"
+#include "../requant.h"
+
+namespace dmc {
+
+struct Conv2dArgs {
+  const uint8_t *weight;      // flash: packed signed weights
+  const int32_t *bias;        // flash: out_c int32
+  const int16_t *multiplier;  // flash: out_c (per channel) or 1
+  const uint8_t *shift;       // flash: out_c (per channel) or 1
+  uint16_t in_c, in_h, in_w;
+  uint16_t out_c, out_h, out_w;  // after the fused pool
+  uint8_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+  uint8_t pool_k, pool_s;
+  uint8_t in_zero_point, out_zero_point, clamp_lo, clamp_hi;
+  uint8_t per_channel;
+};
+
+template <uint8_t WB, uint8_t IB, uint8_t OB>
+void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
+  Conv2dArgs a;
+  DMC_FLASH_COPY(&a, flash_args, sizeof(a));
+  const uint32_t filter_size = (uint32_t)a.in_c * a.kernel_h * a.kernel_w;
+  const int16_t zin = a.in_zero_point;
+  WeightStream<WB> w;
+  index_t o = 0;
+  for (uint16_t oc = 0; oc < a.out_c; ++oc) {
+    const int32_t bias = DMC_READ_I32(a.bias + oc);
+    const uint16_t q = a.per_channel ? oc : 0;
+    const int16_t m = DMC_READ_I16(a.multiplier + q);
+    const uint8_t sh = DMC_READ_U8(a.shift + q);
+    for (uint16_t py = 0; py < a.out_h; ++py) {
+      for (uint16_t px = 0; px < a.out_w; ++px) {
+        int32_t best = kAccMin;
+        for (uint8_t dy = 0; dy < a.pool_k; ++dy) {
+          for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
+            const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
+            const int16_t x0 = (int16_t)((px * a.pool_s + dx) * a.stride_w) - a.pad_left;
+            int32_t acc = bias;
+            w.seek(a.weight, (uint32_t)oc * filter_size);
+            for (uint16_t c = 0; c < a.in_c; ++c) {
+              const index_t plane = (index_t)c * a.in_h;
+              for (uint8_t ky = 0; ky < a.kernel_h; ++ky) {
+                const int16_t iy = (int16_t)(y0 + ky * a.dilation_h);
+                const bool row_ok = iy >= 0 && iy < (int16_t)a.in_h;
+                const index_t row = (index_t)(plane + (row_ok ? iy : 0)) * a.in_w;
+                for (uint8_t kx = 0; kx < a.kernel_w; ++kx) {
+                  const int8_t wv = w.next();
+                  const int16_t ix = (int16_t)(x0 + kx * a.dilation_w);
+                  if (row_ok && ix >= 0 && ix < (int16_t)a.in_w) {
+                    acc += (int16_t)((int16_t)Packed<IB>::get(in, row + ix) - zin) * wv;
+                  }
+                }
+              }
+            }
+            if (acc > best) best = acc;
+          }
+        }
+        Packed<OB>::set(out, o++, requantize_to_code(best, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
+      }
+    }
+  }
+}
+
+}  // namespace dmc
+
+#endif  // DMC_KERNELS_CONV2D_H
