@@ -1,4 +1,4 @@
-"""The ``dmc`` command line."""
+"""The ``dmc`` command line: summary, inspect, export, verify, demo."""
 from __future__ import annotations
 
 import argparse
@@ -10,11 +10,54 @@ from .errors import DMCError
 def _summary(args):
     from .artifact import load
     load(args.model).summary()
+    return 0
+
+
+def _inspect(args):
+    from .artifact import load
+    from .boards import get_board
+    from .budget import budget_text
+    model = load(args.model)
+    board = get_board(args.board) if args.board else None
+    text, fits = budget_text(model, board)
+    print(text, end="")
+    if not fits:
+        print(f"dmc inspect: error: {args.model} does not fit {board.name}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export(args):
+    from .artifact import load
+    from .budget import budget
+    from .codegen import codegen
+    model = load(args.model)
+    paths = codegen(model, args.out, args.name)
+    b = budget(model)
+    print(f"wrote {', '.join(map(str, paths))}: {b['model_bytes']} B of constants in flash, "
+          f"{b['arena_bytes']} B arena, {b['macs']} MACs per inference")
+    return 0
+
+
+def _verify(args):
+    from .artifact import load
+    from .verify import load_npz, verify_host
+    model = load(args.model)
+    codes, labels = load_npz(args.data, model)
+    if args.limit:
+        codes = codes[:args.limit]
+        labels = labels[:args.limit] if labels is not None else None
+    if not args.host:
+        raise DMCError("choose where to run: --host (boards and simulators come with the PlatformIO integration)")
+    report = verify_host(model, codes, labels, progress=not args.quiet)
+    print(report.text())
+    return 0 if not report.mismatches else 1
 
 
 def _demo(args):
     from .demo import run
     run(args.out, epochs=args.epochs, qat_epochs=args.qat_epochs, recipes=args.recipe, progress=not args.quiet)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary", help="print the per-layer table of a .dmc model")
     s.add_argument("model", help="path to a .dmc file")
     s.set_defaults(func=_summary)
+
+    s = sub.add_parser("inspect", help="print the deployment budget (flash, SRAM, MACs per kernel); with "
+                       "--board, fail when the model does not fit")
+    s.add_argument("model", help="path to a .dmc file")
+    s.add_argument("--board", help="check the budget against a board (uno, nano, mega, m4, esp32)")
+    s.set_defaults(func=_inspect)
+
+    s = sub.add_parser("export", help="generate NAME.h / NAME.cpp for the C++ runtime")
+    s.add_argument("model", help="path to a .dmc file")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--name", default="model", help="C++ name of the model (default: model)")
+    s.set_defaults(func=_export)
+
+    s = sub.add_parser("verify", help="run the generated C++ on a data set and compare every output bit-exactly "
+                       "with the integer interpreter")
+    s.add_argument("model", help="path to a .dmc file")
+    s.add_argument("--data", required=True, help="npz with 'x' (float inputs or integer codes) and optional 'y'")
+    s.add_argument("--host", action="store_true", help="build with the host C++ compiler and run locally")
+    s.add_argument("--limit", type=int, help="use only the first N samples")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_verify)
+
     d = sub.add_parser("demo", help="train, compress and convert LeNet-5 on MNIST (a few minutes on 2 cores)")
     d.add_argument("--out", default="out", help="output folder for the .dmc files (default: out)")
     d.add_argument("--epochs", type=int, default=3, help="baseline training epochs (default: 3)")
@@ -38,13 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args)
     except DMCError as e:
         print(f"dmc {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
 
 
 if __name__ == "__main__":

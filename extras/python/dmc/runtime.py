@@ -102,3 +102,55 @@ class HostBuild:
                              f"expected {nb * len(codes)}")
         out = [unpack(proc.stdout[i * nb:(i + 1) * nb], out_bits, n_out) for i in range(len(codes))]
         return np.array(out, dtype=np.int32).reshape((len(codes),) + m.output_shape)
+
+
+# Cross builds: prove the generated code and the runtime compile warning-free for the MCUs
+# and, on AVR, that a static-quantized model links no soft-float routine.
+CROSS_TARGETS = {
+    "avr": (["avr-g++", "-mmcu=atmega328p", "-DF_CPU=16000000UL"], "avr-nm"),
+    "cortex-m4": (["arm-none-eabi-g++", "-mcpu=cortex-m4", "-mthumb", "--specs=nosys.specs"], "arm-none-eabi-nm"),
+}
+CROSS_FLAGS = ["-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti",
+               "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections"]
+_SOFT_FLOAT = ("__addsf3", "__subsf3", "__mulsf3", "__divsf3", "__fixsfsi", "__fixunssfsi", "__floatsisf",
+               "__floatunsisf", "__cmpsf2", "__ltsf2", "__gtsf2", "__lesf2", "__gesf2", "__eqsf2", "__nesf2",
+               "__unordsf2", "__aeabi_fadd", "__aeabi_fmul", "__aeabi_fdiv", "__aeabi_f2iz", "__aeabi_i2f",
+               "floor", "floorf")
+
+
+def cross_build(model: IntModel, name: str, target: str, workdir) -> Path:
+    """Compile and link ``model`` with the runtime and a minimal main for ``target``; returns the ELF."""
+    if target not in CROSS_TARGETS:
+        raise BuildError(f"unknown target '{target}'; known: {sorted(CROSS_TARGETS)}")
+    (cxx, *flags), _ = CROSS_TARGETS[target]
+    if not shutil.which(cxx):
+        raise BuildError(f"{cxx} is not installed (run extras/scripts/setup.sh)")
+    d = Path(workdir)
+    d.mkdir(parents=True, exist_ok=True)
+    codegen(model, d, name)
+    up = name.upper()
+    (d / "main.cpp").write_text(f"""#include "{name}.h"
+int main() {{
+  for (dmc::index_t i = 0; i < {up}_INPUT_SIZE; ++i) {name}.set_input(i, (uint8_t)(i & 0x0F));
+  {name}.predict();
+  return (int){name}.argmax();
+}}
+""")
+    elf = d / f"{name}.elf"
+    cmd = [cxx, *flags, *CROSS_FLAGS, f"-I{runtime_dir()}", f"-I{d}", str(d / f"{name}.cpp"), str(d / "main.cpp"),
+           "-o", str(elf)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"{target} build failed ({' '.join(cmd)}):\n{proc.stderr[-4000:]}")
+    return elf
+
+
+def symbols(elf: Path, target: str) -> list[str]:
+    nm = CROSS_TARGETS[target][1]
+    proc = subprocess.run([nm, "--defined-only", str(elf)], capture_output=True, text=True, check=True)
+    return [line.split()[-1] for line in proc.stdout.splitlines() if line.strip()]
+
+
+def soft_float_symbols(elf: Path, target: str) -> list[str]:
+    """Soft-float routines linked into ``elf`` (empty for an integer-only build)."""
+    return sorted(s for s in symbols(elf, target) if s in _SOFT_FLOAT or s.startswith("__fp_"))

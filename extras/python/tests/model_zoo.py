@@ -1,0 +1,141 @@
+"""Randomly generated models for the C++ parity tests: random op sequences (incl. residual adds,
+depthwise convs, pads, pools, dilation and strides), odd channel counts and spatial sizes, and
+random per-layer bit widths and granularities."""
+from __future__ import annotations
+
+import random
+
+import torch
+import torch.nn as nn
+
+
+class RandomNet(nn.Module):
+    def __init__(self, kinds, blocks):
+        super().__init__()
+        self.kinds = list(kinds)
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x):
+        for kind, block in zip(self.kinds, self.blocks):
+            if kind == "res":
+                x = x + block(x)
+            elif kind == "res_relu":
+                x = torch.relu(block(x) + x)
+            else:
+                x = block(x)
+        return x
+
+
+def _randomize(model, rng: random.Random):
+    g = torch.Generator().manual_seed(rng.randrange(1 << 30))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                c = m.num_features
+                m.running_mean.copy_(torch.randn(c, generator=g) * 0.3)
+                m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=g) * 0.2)
+    return model.eval()
+
+
+def _act(rng):
+    return rng.choice([[nn.ReLU()], [nn.ReLU6()], []])
+
+
+def random_cnn(seed: int):
+    """(model, input_shape, config) for a random CNN."""
+    rng = random.Random(seed)
+    c = rng.randint(1, 4)
+    h, w = rng.randint(6, 13), rng.randint(6, 13)
+    input_shape = (1, c, h, w)
+    kinds, blocks = [], []
+    for _ in range(rng.randint(2, 5)):
+        choice = rng.choice(["conv", "conv", "dw", "res", "pool", "avgpool", "pad", "relu_after_pool"])
+        if choice == "conv":
+            k = rng.choice([k for k in (1, 3, 5) if k <= min(h, w)])
+            d = rng.choice([1, 2]) if (k - 1) * 2 + 1 <= min(h, w) and k > 1 else 1
+            s = rng.choice([1, 1, 2])
+            p = rng.randint(0, k // 2 * d)
+            oc = rng.randint(1, 9)
+            layers = [nn.Conv2d(c, oc, k, stride=s, padding=p, dilation=d, bias=rng.random() < 0.7)]
+            layers += [nn.BatchNorm2d(oc)] if rng.random() < 0.5 else []
+            layers += _act(rng)
+            h = (h + 2 * p - d * (k - 1) - 1) // s + 1
+            w = (w + 2 * p - d * (k - 1) - 1) // s + 1
+            c = oc
+            kinds.append("seq")
+            blocks.append(nn.Sequential(*layers))
+        elif choice == "dw":
+            layers = [nn.Conv2d(c, c, 3, padding=1, groups=c)] + ([nn.BatchNorm2d(c)] if rng.random() < 0.5 else [])
+            kinds.append("seq")
+            blocks.append(nn.Sequential(*layers, *_act(rng)))
+        elif choice == "res":
+            inner = [nn.Conv2d(c, c, 3, padding=1)] + ([nn.BatchNorm2d(c)] if rng.random() < 0.5 else [])
+            kinds.append(rng.choice(["res", "res_relu"]))
+            blocks.append(nn.Sequential(*inner))
+        elif choice in ("pool", "relu_after_pool") and min(h, w) >= 3:
+            if rng.random() < 0.5:
+                layers, h, w = [nn.MaxPool2d(2)], h // 2, w // 2
+            else:
+                layers, h, w = [nn.MaxPool2d(3, stride=2, padding=1)], (h - 1) // 2 + 1, (w - 1) // 2 + 1
+            if choice == "relu_after_pool":
+                layers.append(nn.ReLU())
+            kinds.append("seq")
+            blocks.append(nn.Sequential(*layers))
+        elif choice == "avgpool" and min(h, w) >= 3:
+            if rng.random() < 0.5:
+                layers, h, w = [nn.AvgPool2d(2)], h // 2, w // 2
+            else:
+                layers = [nn.AvgPool2d(3, stride=1, padding=1)]
+            kinds.append("seq")
+            blocks.append(nn.Sequential(*layers))
+        elif choice == "pad":
+            t, b, l, r = (rng.randint(0, 2) for _ in range(4))
+            pad = nn.ZeroPad2d((l, r, t, b)) if rng.random() < 0.5 else nn.ConstantPad2d((l, r, t, b), 0.25)
+            h, w = h + t + b, w + l + r
+            kinds.append("seq")
+            blocks.append(nn.Sequential(pad, nn.Conv2d(c, c, 3)) if rng.random() < 0.5 else nn.Sequential(pad))
+            if len(blocks[-1]) == 2:
+                h, w = h - 2, w - 2
+        if min(h, w) < 1:
+            raise AssertionError("generator bug: empty spatial size")
+    n_out = rng.randint(2, 11)
+    if rng.random() < 0.5:
+        head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_out)]
+    else:
+        hidden = rng.randint(3, 17)
+        head = [nn.Flatten(), nn.Linear(c * h * w, hidden), *_act(rng), nn.Linear(hidden, n_out)]
+    kinds.append("seq")
+    blocks.append(nn.Sequential(*head))
+    model = _randomize(RandomNet(kinds, blocks), rng)
+    return model, input_shape, random_config(rng, model)
+
+
+def random_mlp(seed: int):
+    rng = random.Random(seed)
+    f = rng.randint(1, 12)
+    layers, width = [], f
+    for _ in range(rng.randint(1, 3)):
+        nxt = rng.randint(2, 20)
+        layers += [nn.Linear(width, nxt)] + ([nn.BatchNorm1d(nxt)] if rng.random() < 0.3 else []) + _act(rng)
+        width = nxt
+    layers.append(nn.Linear(width, rng.randint(1, 6)))
+    model = _randomize(nn.Sequential(*layers), rng)
+    return model, (1, f), random_config(rng, model)
+
+
+def random_config(rng: random.Random, model) -> dict:
+    n_conv = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    n_lin = sum(isinstance(m, nn.Linear) for m in model.modules())
+    names = [f"conv2d_{i}" for i in range(n_conv)] + [f"linear_{i}" for i in range(n_lin)]
+    layers = {}
+    for n in names:
+        if rng.random() < 0.7:
+            layers[n] = {"bitwidth": rng.choice([8, 4, 2]),
+                         "granularity": rng.choice(["per_tensor", "per_channel"]),
+                         "activation_bitwidth": rng.choice([8, 4])}
+    return {"quantize": {"scheme": "static", "bitwidth": rng.choice([8, 4, 2]),
+                         "granularity": rng.choice(["per_tensor", "per_channel"]),
+                         "activation_bitwidth": rng.choice([8, 4]), "input_bitwidth": rng.choice([8, 4]),
+                         "layers": layers}}
