@@ -93,6 +93,8 @@ def loads(data: bytes) -> IntModel:
         header = json.loads(data[_PREFIX.size:_PREFIX.size + hlen].decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ArtifactError(f"header is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ArtifactError("header JSON is nested too deeply") from None
     blob = memoryview(data)[_PREFIX.size + hlen:_PREFIX.size + hlen + dlen]
     model = _from_header(header, blob)
     validate(model)

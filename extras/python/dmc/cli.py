@@ -30,7 +30,7 @@ def _inspect(args):
 def _export(args):
     from .artifact import load
     from .budget import budget
-    from .codegen import codegen
+    from .cpp_codegen import codegen
     model = load(args.model)
     paths = codegen(model, args.out, args.name)
     b = budget(model)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .compress import compress
-from .convert import convert
+from .compression import compress
+from .conversion import convert
 from .datasets import mnist_loaders
 from .models import LENET5_TINY, LENET5_ULTRA, lenet5
 

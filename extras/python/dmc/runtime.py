@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codegen import codegen
+from .cpp_codegen import codegen
 from .errors import DMCError
 from .intmodel import IntModel
 from .packing import pack, packed_size, unpack

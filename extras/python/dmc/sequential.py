@@ -15,7 +15,7 @@ class Sequential(TrainableMixin, nn.Sequential):
     """
 
     def compress(self, config, input_shape, calibration_data=None, **kwargs):
-        from .compress import compress
+        from .compression import compress
         return compress(self, config, input_shape, calibration_data, **kwargs)
 
     # the seed's spelling

@@ -14,6 +14,11 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
+def round_half_up_ste(x: torch.Tensor) -> torch.Tensor:
+    """floor(x + 0.5) forward, identity gradient backward: the rounding of integer requantization."""
+    return x + (torch.floor(x + 0.5) - x).detach()
+
+
 def weight_qmax(bits: int) -> int:
     """Weights are symmetric with a narrow range: [-qmax, qmax], e.g. [-7, 7] at 4 bits."""
     return (1 << (bits - 1)) - 1

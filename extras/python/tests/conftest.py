@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -23,6 +22,8 @@ nn = torch.nn
 F = torch.nn.functional
 
 torch.set_num_threads(1)
+
+import dmc  # noqa: E402
 
 
 # -- model builders --------------------------------------------------------------------------------
@@ -100,6 +101,58 @@ def static_config(bits: int = 8, granularity: str = "per_tensor", act_bits: int 
     return {"quantize": q}
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(1234)
+# -- models for the quantization tests (interpreter, dynamic scheme) ---------------------------------
+
+def _with_head(body, shape, seed, n_out=6):
+    feat = nn.Sequential(*body).eval()(torch.zeros((1,) + shape)).numel()
+    return randomize_bn(nn.Sequential(*body, nn.Flatten(), nn.Linear(feat, n_out)), seed).eval(), (1,) + shape
+
+
+def conv_geometry(seed):
+    """strides, padding, dilation, a non-square kernel."""
+    torch.manual_seed(seed)
+    return _with_head([nn.Conv2d(3, 6, 3, stride=2, padding=1), nn.ReLU(),
+                       nn.Conv2d(6, 5, (3, 2), stride=(1, 2), padding=(2, 1), dilation=2), nn.ReLU()], (3, 9, 9), seed)
+
+
+def depthwise_pools(seed):
+    """depthwise conv + BN + ReLU6, AvgPool2d(2), AdaptiveAvgPool2d(1)."""
+    torch.manual_seed(seed)
+    return _with_head([nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                       nn.BatchNorm2d(8), nn.ReLU6(), nn.AvgPool2d(2), nn.Conv2d(8, 6, 3, padding=1), nn.ReLU(),
+                       nn.AdaptiveAvgPool2d(1)], (3, 8, 8), seed)
+
+
+def maxpool_relu(seed):
+    """maxpool with padding on signed values, a standalone ReLU after it, avgpool with padding."""
+    torch.manual_seed(seed)
+    return _with_head([nn.Conv2d(3, 6, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1), nn.ReLU(),
+                       nn.Conv2d(6, 5, 3, padding=1), nn.ReLU(), nn.AvgPool2d(3, stride=2, padding=1)], (3, 8, 8), seed)
+
+
+def pads(seed):
+    """ZeroPad2d merged into a conv, ConstantPad2d kept as an op, ZeroPad2d before a maxpool."""
+    torch.manual_seed(seed)
+    return _with_head([nn.ZeroPad2d((1, 0, 2, 1)), nn.Conv2d(3, 6, 3), nn.ReLU(), nn.ConstantPad2d(1, 0.5),
+                       nn.Conv2d(6, 6, 3), nn.ReLU(), nn.ZeroPad2d(1), nn.MaxPool2d(2)], (3, 7, 7), seed)
+
+
+def residual(seed):
+    """residual add with ReLU after it, depthwise conv, GAP, x.view(N, -1)."""
+    torch.manual_seed(seed)
+    return residual_net(), (1, 3, 8, 8)
+
+
+def linear_only(seed):
+    torch.manual_seed(seed)
+    return mlp(20, 13, 5), (1, 20)
+
+
+QUANT_MODELS = {f.__name__: f for f in (conv_geometry, depthwise_pools, maxpool_relu, pads, residual, linear_only)}
+
+
+def random_data(shape, n, gen):
+    """Gaussian noise plus a per-sample, per-channel offset (so that pooled outputs still vary)."""
+    x = torch.randn((n,) + tuple(shape[1:]), generator=gen)
+    return x + 1.5 * torch.randn((n, shape[1]) + (1,) * (len(shape) - 2), generator=gen)
+

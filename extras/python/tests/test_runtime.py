@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import dmc
-from dmc.codegen import CodegenError, generate
+from dmc.cpp_codegen import CodegenError, generate
 from dmc.packing import pack
 from dmc.planner import PlanError, plan
 from dmc.runtime import HostBuild, cross_build, runtime_dir, soft_float_symbols

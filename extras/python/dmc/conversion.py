@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .compress import OWN_QPARAMS, WEIGHTED, CompressedModel
+from .compression import OWN_QPARAMS, WEIGHTED, CompressedModel
 from .errors import QuantizationError
 from .fixedpoint import quantize_multiplier, quantize_multipliers, shared_shift_multipliers
 from .intmodel import DYNAMIC, STATIC, IntModel

@@ -19,6 +19,7 @@ from .errors import ConfigError, DataError, UnsupportedModelError
 from .graph import Graph, Node, trace
 from .pruning import prune_graph
 from .quant_layers import ActQuantizer, QConv2d, QLinear
+from .ste import round_half_up_ste, round_ste
 from .training import TrainableMixin, batches
 
 # ops of the lowered graph, shared with the integer model
@@ -136,10 +137,17 @@ class CompressedModel(TrainableMixin, nn.Module):
                 y = _activation(a + env[n.inputs[1]], n.attrs["act"])
             elif n.op == "maxpool2d":
                 y = F.max_pool2d(a, n.attrs["kernel"], n.attrs["stride"], n.attrs["padding"])
-            elif n.op == "avgpool2d":
-                y = F.avg_pool2d(a, n.attrs["kernel"], n.attrs["stride"], n.attrs["padding"], count_include_pad=True)
-            elif n.op == "gap":
-                y = a.mean((2, 3), keepdim=True)
+            elif n.op in ("avgpool2d", "gap"):
+                if self.static:
+                    # average the integer codes (q - z) exactly, then round half up like the
+                    # integer op: averaging dequantized floats would misplace the many .5 ties
+                    scale, zp = shared.qparams()
+                    a = round_ste(a / scale)
+                y = (F.avg_pool2d(a, n.attrs["kernel"], n.attrs["stride"], n.attrs["padding"], count_include_pad=True)
+                     if n.op == "avgpool2d" else a.mean((2, 3), keepdim=True))
+                if self.static:
+                    qmax = (1 << shared.bits) - 1
+                    y = (torch.clamp(round_half_up_ste(y) + zp, 0, qmax) - zp) * scale
             elif n.op == "clamp":
                 y = _activation(a, n.attrs["act"])
             elif n.op == "pad":
@@ -150,8 +158,10 @@ class CompressedModel(TrainableMixin, nn.Module):
             else:  # pragma: no cover - lower() only emits the ops above
                 raise UnsupportedModelError(f"internal: unknown op {n.op}")
             if self.static:
-                y = self.quantizers[n.name](y) if n.op in OWN_QPARAMS else (
-                    y if n.op in ("maxpool2d", "flatten") else shared.apply_quant(y))
+                if n.op in OWN_QPARAMS:
+                    y = self.quantizers[n.name](y)
+                elif n.op not in ("maxpool2d", "flatten", "avgpool2d", "gap"):   # the rest keep the grid
+                    y = shared.apply_quant(y)
             env[n.name] = y
         return env[self.output_name]
 
