@@ -23,6 +23,7 @@ FORMAT_VERSION = 1
 _PREFIX = struct.Struct("<4sHHII")          # magic, version, flags, header bytes, data bytes
 _DTYPES = {"u1": np.uint8, "i1": np.int8, "i2": np.int16, "u2": np.uint16, "i4": np.int32, "f4": np.float32}
 _ALIGN = 4
+MAX_ELEMENTS = 1 << 26            # per tensor: a sanity bound against crafted shapes
 
 
 def dumps(model: IntModel) -> bytes:
@@ -153,8 +154,10 @@ def validate(m: IntModel) -> None:
                 raise ArtifactError(f"{where}: unsupported activation bit width {bits}")
             scale = _need(t, "scale", (float, int), where)
             zp = _need(t, "zero_point", int, where)
-            if not scale > 0 or not 0 <= zp < (1 << bits):
+            if not scale > 0 or not math.isfinite(scale) or not 0 <= zp < (1 << bits):
                 raise ArtifactError(f"{where}: invalid scale {scale} or zero point {zp}")
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise ArtifactError(f"{where}: shape {shape} has more than {MAX_ELEMENTS} elements")
     if not m.ops or not isinstance(m.ops[0], dict) or m.ops[0].get("op") != "input":
         raise ArtifactError("the first op must be the input")
     seen = set()
@@ -175,15 +178,7 @@ def validate(m: IntModel) -> None:
         seen.add(name)
         if kind in ("conv2d", "linear"):
             _check_weighted(m, op, attrs, where, static)
-        elif kind in ("maxpool2d", "avgpool2d"):
-            for key in ("kernel", "stride", "padding"):
-                _need(attrs, key, list, where)
-        if static and kind in ("avgpool2d", "gap"):
-            _need(attrs, "multiplier", int, where), _need(attrs, "shift", int, where)
-        if static and kind in ("add", "clamp"):
-            _need(attrs, "clamp", list, where)
-        if kind == "add" and static:
-            _need(attrs, "multipliers", list, where), _need(attrs, "shift", int, where)
+        _check_semantics(m, op, attrs, where, static)
     if m.output not in seen:
         raise ArtifactError(f"output tensor '{m.output}' is not produced by any op")
 
@@ -213,3 +208,131 @@ def _check_weighted(m, op, attrs, where, static):
     if op["op"] == "conv2d":
         for key in ("stride", "padding", "dilation"):
             _need(attrs, key, list, where)
+
+
+def _ints(attrs, key, n, lo, hi, where):
+    v = _need(attrs, key, list, where)
+    if len(v) != n or not all(isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi for x in v):
+        raise ArtifactError(f"{where}: '{key}' must be {n} integers in [{lo}, {hi}], got {v}")
+    return v
+
+
+def _int(attrs, key, lo, hi, where):
+    v = _need(attrs, key, int, where)
+    if isinstance(v, bool) or not lo <= v <= hi:
+        raise ArtifactError(f"{where}: '{key}' must be an integer in [{lo}, {hi}], got {v!r}")
+    return v
+
+
+def _check_semantics(m: IntModel, op: dict, attrs: dict, where: str, static: bool) -> None:
+    """Shapes agree across ops and every constant lies in the range the kernels assume."""
+    kind, name = op["op"], op["name"]
+    out = m.tensors[name]["shape"]
+    src = m.tensors[op["inputs"][0]]["shape"] if op["inputs"] else None
+
+    def expect(shape):
+        if list(shape) != list(out):
+            raise ArtifactError(f"{where}: output shape {out} does not follow from input {src} (expected {list(shape)})")
+
+    def same_quant(other):
+        if static and any(m.tensors[other].get(k) != m.tensors[name].get(k) for k in ("bits", "scale", "zero_point")):
+            raise ArtifactError(f"{where}: must keep the scale, zero point and bits of its input '{other}'")
+
+    def clamp_ok():
+        if static:
+            qmax = (1 << m.tensors[name]["bits"]) - 1
+            lo, hi = _ints(attrs, "clamp", 2, 0, qmax, where)
+            if lo > hi:
+                raise ArtifactError(f"{where}: clamp [{lo}, {hi}] is empty")
+        act = attrs.get("act")
+        if act not in (None, "relu", "relu6"):
+            raise ArtifactError(f"{where}: unknown activation {act!r}")
+
+    def requant_ok():
+        if static:
+            _int(attrs, "multiplier", 1, 32767, where)
+            _int(attrs, "shift", 1, 62, where)
+
+    if kind == "input":
+        if len(out) not in (1, 3):
+            raise ArtifactError(f"{where}: input shape {out} must be [C, H, W] or [features]")
+    elif kind == "conv2d":
+        if len(src) != 3:
+            raise ArtifactError(f"{where}: input {src} is not [C, H, W]")
+        oc, icg, kh, kw = attrs["weight_shape"]
+        sh, sw = _ints(attrs, "stride", 2, 1, 255, where)
+        dh, dw = _ints(attrs, "dilation", 2, 1, 255, where)
+        t, b, l, r = _ints(attrs, "padding", 4, 0, 255, where)
+        if not isinstance(attrs.get("depthwise"), bool):
+            raise ArtifactError(f"{where}: 'depthwise' must be true or false")
+        if attrs["depthwise"] and (icg != 1 or oc != src[0]) or not attrs["depthwise"] and icg != src[0]:
+            raise ArtifactError(f"{where}: weight shape {attrs['weight_shape']} does not match input channels {src[0]}")
+        oh = (src[1] + t + b - dh * (kh - 1) - 1) // sh + 1
+        ow = (src[2] + l + r - dw * (kw - 1) - 1) // sw + 1
+        expect([oc, oh, ow])
+        clamp_ok()
+    elif kind == "linear":
+        if attrs["weight_shape"][1] != math.prod(src) or len(src) != 1:
+            raise ArtifactError(f"{where}: weight shape {attrs['weight_shape']} does not match input {src}")
+        expect([attrs["weight_shape"][0]])
+        clamp_ok()
+    elif kind in ("maxpool2d", "avgpool2d"):
+        if len(src) != 3:
+            raise ArtifactError(f"{where}: input {src} is not [C, H, W]")
+        kh, kw = _ints(attrs, "kernel", 2, 1, 255, where)
+        sh, sw = _ints(attrs, "stride", 2, 1, 255, where)
+        ph, pw = _ints(attrs, "padding", 2, 0, 127, where)
+        if 2 * ph > kh or 2 * pw > kw:
+            raise ArtifactError(f"{where}: padding {[ph, pw]} exceeds half the kernel {[kh, kw]}")
+        expect([src[0], (src[1] + 2 * ph - kh) // sh + 1, (src[2] + 2 * pw - kw) // sw + 1])
+        same_quant(op["inputs"][0])
+        if kind == "avgpool2d":
+            requant_ok()
+    elif kind == "gap":
+        if len(src) != 3:
+            raise ArtifactError(f"{where}: input {src} is not [C, H, W]")
+        expect([src[0], 1, 1])
+        same_quant(op["inputs"][0])
+        requant_ok()
+    elif kind == "add":
+        for other in op["inputs"]:
+            if m.tensors[other]["shape"] != out:
+                raise ArtifactError(f"{where}: input '{other}' has shape {m.tensors[other]['shape']}, output {out}")
+        if static:
+            _ints(attrs, "multipliers", 2, 0, 32767, where)
+            _int(attrs, "shift", 1, 62, where)
+        clamp_ok()
+    elif kind == "clamp":
+        expect(src)
+        same_quant(op["inputs"][0])
+        clamp_ok()
+    elif kind == "pad":
+        if len(src) != 3:
+            raise ArtifactError(f"{where}: input {src} is not [C, H, W]")
+        t, b, l, r = _ints(attrs, "padding", 4, 0, 255, where)
+        expect([src[0], src[1] + t + b, src[2] + l + r])
+        same_quant(op["inputs"][0])
+        if static:
+            _int(attrs, "value", 0, (1 << m.tensors[name]["bits"]) - 1, where)
+        elif not isinstance(attrs.get("value"), (int, float)):
+            raise ArtifactError(f"{where}: 'value' must be a number")
+    elif kind == "flatten":
+        expect([math.prod(src)])
+        same_quant(op["inputs"][0])
+    if static and kind in ("conv2d", "linear"):
+        _check_accumulator(m, op, where)
+
+
+def _check_accumulator(m: IntModel, op: dict, where: str) -> None:
+    """Recompute the worst-case accumulator from the stored integers: a file cannot make the
+    interpreter or the device overflow int32, whatever its header claims."""
+    a = op["attrs"]
+    w = np.abs(m.weight(op).astype(np.int64)).reshape(a["weight_shape"][0], -1).sum(1)
+    t = m.tensors[op["inputs"][0]]
+    xmax = max(t["zero_point"], (1 << t["bits"]) - 1 - t["zero_point"])
+    bound = int((w * xmax + np.abs(m.arrays[f"{op['name']}.bias"].astype(np.int64))).max())
+    if bound > (1 << 31) - 1:
+        raise ArtifactError(f"{where}: the accumulator can reach {bound}, beyond int32")
+    mult, shift = m.arrays[f"{op['name']}.multiplier"], m.arrays[f"{op['name']}.shift"]
+    if mult.size and (mult.min() < 1 or shift.min() < 1 or shift.max() > 62):
+        raise ArtifactError(f"{where}: requantization multipliers must be positive and shifts in [1, 62]")

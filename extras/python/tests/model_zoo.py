@@ -95,7 +95,8 @@ def random_cnn(seed: int):
             pad = nn.ZeroPad2d((l, r, t, b)) if rng.random() < 0.5 else nn.ConstantPad2d((l, r, t, b), 0.25)
             h, w = h + t + b, w + l + r
             kinds.append("seq")
-            blocks.append(nn.Sequential(pad, nn.Conv2d(c, c, 3)) if rng.random() < 0.5 else nn.Sequential(pad))
+            with_conv = rng.random() < 0.5 and min(h, w) >= 3
+            blocks.append(nn.Sequential(pad, nn.Conv2d(c, c, 3)) if with_conv else nn.Sequential(pad))
             if len(blocks[-1]) == 2:
                 h, w = h - 2, w - 2
         if min(h, w) < 1:

@@ -348,6 +348,61 @@ def _mut_array_shape_huge(h):
     h["arrays"][next(iter(h["arrays"]))]["shape"] = [2 ** 62, 2 ** 62]
 
 
+
+# -- headers whose structure is fine but whose numbers do not add up (crafted files) --------------
+
+def _mut_conv_output_shape(h):
+    conv = _first(h, "conv2d")
+    h["tensors"][conv["name"]]["shape"][1] += 1
+
+
+def _mut_huge_padding(h):
+    _first(h, "conv2d")["attrs"]["padding"] = [1 << 40, 0, 0, 0]
+
+
+def _mut_zero_stride(h):
+    _first(h, "conv2d")["attrs"]["stride"] = [0, 1]
+
+
+def _mut_empty_clamp(h):
+    _first(h, "conv2d")["attrs"]["clamp"] = [200, 100]
+
+
+def _mut_clamp_beyond_bits(h):
+    _first(h, "conv2d")["attrs"]["clamp"] = [0, 300]
+
+
+def _mut_unknown_activation(h):
+    _first(h, "conv2d")["attrs"]["act"] = "gelu"
+
+
+def _mut_conv_claims_depthwise(h):
+    conv = next(o for o in h["ops"] if o["op"] == "conv2d" and not o["attrs"]["depthwise"])
+    conv["attrs"]["depthwise"] = True
+
+
+def _mut_add_multiplier(h):
+    _first(h, "add")["attrs"]["multipliers"] = [1 << 20, 1]
+
+
+def _mut_add_shift(h):
+    _first(h, "add")["attrs"]["shift"] = 0
+
+
+def _mut_gap_changes_scale(h):
+    gap = _first(h, "gap")
+    h["tensors"][gap["name"]]["scale"] *= 2
+
+
+def _mut_gap_shape(h):
+    gap = _first(h, "gap")
+    h["tensors"][gap["name"]]["shape"] = [1, 1, 1]
+
+
+def _mut_tensor_huge(h):
+    h["tensors"][h["ops"][0]["name"]]["shape"] = [1 << 20, 1 << 20, 3]
+
+
 SEMANTIC = [
     (_mut_offset_outside, "outside"), (_mut_negative_offset, "outside"), (_mut_nbytes, "do not hold"),
     (_mut_missing_array, "is missing"), (_mut_missing_multiplier, "is missing"), (_mut_bias_dtype, "float32"),
@@ -365,6 +420,12 @@ SEMANTIC = [
     (_mut_missing_tensors, "missing key 'tensors'"), (_mut_missing_attrs, "missing key 'attrs'"),
     (_mut_missing_clamp, "missing key 'clamp'"), (_mut_missing_add_shift, "missing key 'shift'"),
     (_mut_meta_not_dict, "meta"), (_mut_array_shape_bool, "invalid shape"), (_mut_array_shape_huge, "do not hold"),
+    (_mut_conv_output_shape, "does not follow"), (_mut_huge_padding, "'padding' must be"),
+    (_mut_zero_stride, "'stride' must be"), (_mut_empty_clamp, "is empty"), (_mut_clamp_beyond_bits, "'clamp' must be"),
+    (_mut_unknown_activation, "unknown activation"), (_mut_conv_claims_depthwise, "does not match input"),
+    (_mut_add_multiplier, "'multipliers' must be"), (_mut_add_shift, "'shift' must be"),
+    (_mut_gap_changes_scale, "must keep the scale"), (_mut_gap_shape, "does not follow"),
+    (_mut_tensor_huge, "more than"),
 ]
 
 
@@ -373,6 +434,16 @@ def test_semantically_broken_header(blob, mutate, match):
     header, body = split(blob)
     mutate(header)
     assert_artifact_error(build(header, body), match)
+
+
+def test_bias_that_overflows_the_accumulator_is_rejected(blob):
+    header, body = split(blob)
+    conv = _first(header, "conv2d")
+    spec = header["arrays"][conv["name"] + ".bias"]
+    body = bytearray(body)
+    n = spec["nbytes"] // 4
+    body[spec["offset"]:spec["offset"] + spec["nbytes"]] = struct.pack(f"<{n}i", *([2 ** 31 - 1] * n))
+    assert_artifact_error(build(header, bytes(body)), "beyond int32")
 
 
 @pytest.mark.parametrize("raw,match", [
