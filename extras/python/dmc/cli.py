@@ -41,15 +41,35 @@ def _export(args):
 
 def _verify(args):
     from .artifact import load
-    from .verify import load_npz, verify_host
+    from .verify import load_npz, verify_device, verify_host
     model = load(args.model)
     codes, labels = load_npz(args.data, model)
     if args.limit:
         codes = codes[:args.limit]
         labels = labels[:args.limit] if labels is not None else None
-    if not args.host:
-        raise DMCError("choose where to run: --host (boards and simulators come with the PlatformIO integration)")
-    report = verify_host(model, codes, labels, progress=not args.quiet)
+    targets = [bool(args.host), bool(args.port), bool(args.sim)]
+    if sum(targets) != 1:
+        raise DMCError("choose exactly one target: --host, --port PORT or --sim {uno,m4,host}")
+    if args.host:
+        report = verify_host(model, codes, labels, progress=not args.quiet)
+    else:
+        import tempfile
+
+        from .device import DeviceSession, ProcessTransport, SerialTransport
+        with tempfile.TemporaryDirectory(prefix="dmc-sim-") as tmp:
+            if args.sim:
+                from .firmware import build_sim_firmware
+                print(f"building the serial-runner firmware for the simulated {args.sim} (PlatformIO)...")
+                transport = ProcessTransport([str(build_sim_firmware(args.model, args.sim, tmp))])
+            else:
+                transport = SerialTransport(args.port, args.baud)
+            session = DeviceSession(model, transport)
+            try:
+                print(f"device: '{session.info.name}', {session.info.arena_bytes} B arena, "
+                      f"{session.info.model_bytes} model bytes, {session.info.cpu_hz / 1e6:g} MHz")
+                report = verify_device(model, session, codes, labels, progress=not args.quiet)
+            finally:
+                session.close()
     print(report.text())
     return 0 if not report.mismatches else 1
 
@@ -85,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="path to a .dmc file")
     s.add_argument("--data", required=True, help="npz with 'x' (float inputs or integer codes) and optional 'y'")
     s.add_argument("--host", action="store_true", help="build with the host C++ compiler and run locally")
+    s.add_argument("--port", help="a board running the serial runner (e.g. the MnistLeNet5 example), e.g. /dev/ttyACM0")
+    s.add_argument("--baud", type=int, default=115200, help="baud rate for --port (default: 115200)")
+    s.add_argument("--sim", choices=["uno", "m4", "host"],
+                   help="build the serial runner with PlatformIO and run it on a simulated board")
     s.add_argument("--limit", type=int, help="use only the first N samples")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_verify)

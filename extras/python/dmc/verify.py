@@ -52,6 +52,11 @@ class Report:
     device_correct: int = 0
     host_correct: int = 0
     labelled: bool = False
+    cycles: list = field(default_factory=list)    # per inference, from the device
+    exact_cycles: bool = False                    # simulator stamps rather than the device clock
+    cpu_hz: int = 0
+    macs: int = 0
+    stack: tuple | None = None                    # (smallest free stack in bytes, SRAM size)
 
     @property
     def agreement(self) -> float:
@@ -66,6 +71,19 @@ class Report:
         if self.labelled:
             lines.append(f"accuracy: device {self.device_correct / self.samples:.2%}, "
                          f"host interpreter {self.host_correct / self.samples:.2%}")
+        if self.cycles:
+            c = np.asarray(self.cycles, dtype=np.float64)
+            how = "exact, simulator" if self.exact_cycles else "device clock"
+            line = f"cycles per inference ({how}): mean {c.mean():.0f}, min {c.min():.0f}, max {c.max():.0f}"
+            if self.macs:
+                line += f"; {c.mean() / self.macs:.2f} cycles per MAC ({self.macs} MACs)"
+            if self.cpu_hz:
+                line += f"; {c.mean() / self.cpu_hz * 1e3:.2f} ms at {self.cpu_hz / 1e6:g} MHz"
+            lines.append(line)
+        if self.stack and self.stack[1]:
+            free, total = self.stack
+            lines.append(f"SRAM: {total - free} of {total} B touched (stack high-water mark included), "
+                         f"{free} B never used")
         return "\n".join(lines)
 
 
@@ -97,3 +115,13 @@ def verify_host(model: IntModel, codes, labels=None, workdir=None, progress: boo
     with tempfile.TemporaryDirectory(prefix="dmc-verify-") as tmp:
         build = HostBuild([model], ["model"], workdir or tmp)
         return compare(model, lambda c: build.run(0, c), codes, labels, progress=progress)
+
+
+def verify_device(model: IntModel, session, codes, labels=None, progress: bool = True) -> Report:
+    """Stream ``codes`` through a :class:`dmc.device.DeviceSession` and compare bit-exactly."""
+    report = compare(model, session.run, codes, labels, chunk=50, progress=progress)
+    report.cycles = list(session.cycles)
+    report.exact_cycles = session.exact_cycles
+    report.cpu_hz, report.macs = session.info.cpu_hz, session.info.macs
+    report.stack = session.stats()
+    return report

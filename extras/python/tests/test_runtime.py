@@ -19,7 +19,7 @@ from dmc.runtime import HostBuild, cross_build, runtime_dir, soft_float_symbols
 from model_zoo import random_cnn, random_mlp
 
 REPO = Path(__file__).resolve().parents[3]
-MODELS = REPO / "extras" / "models"
+MODELS = REPO / "examples" / "MnistLeNet5"
 
 
 def assert_same(name, expected, got, limit=20):

@@ -17,7 +17,7 @@ from dmc.cli import main as cli
 from dmc.datasets import load_mnist, read_idx
 
 REPO = Path(__file__).resolve().parents[3]
-ULTRA = REPO / "extras" / "models" / "lenet5_ultra.dmc"
+ULTRA = REPO / "examples" / "MnistLeNet5" / "lenet5_ultra.dmc"
 
 
 def blobs(n=256, seed=0):
@@ -111,7 +111,7 @@ def test_full_mnist_from_offline_wheel(monkeypatch, tmp_path):
 def test_cli_summary_inspect_export_verify(tmp_path, capsys):
     assert cli(["summary", str(ULTRA)]) == 0
     assert "model bytes" in capsys.readouterr().out
-    tiny = REPO / "extras" / "models" / "lenet5_tiny.dmc"
+    tiny = REPO / "examples" / "MnistLeNet5" / "lenet5_tiny.dmc"
     assert cli(["inspect", str(tiny), "--board", "uno"]) == 0
     out = capsys.readouterr().out
     assert "fits uno" in out and "arena" in out

@@ -1,0 +1,29 @@
+/* The slice of the Arduino API that DeepMicroCompression's firmware uses (setup/loop, Serial,
+ * micros/millis), for the targets without an Arduino core: the host (stdin/stdout) and the
+ * QEMU Cortex-M4 (CMSDK UART). Real boards and the simulated Uno use the real Arduino core. */
+#ifndef DMC_SHIM_ARDUINO_H
+#define DMC_SHIM_ARDUINO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void setup();
+void loop();
+
+uint32_t micros();
+uint32_t millis();
+
+class DmcShimSerial {
+ public:
+  void begin(unsigned long baud);
+  int available();
+  int read();
+  size_t write(uint8_t b);
+  size_t print(const char *s);
+  size_t println(const char *s);
+  void flush();
+};
+
+extern DmcShimSerial Serial;
+
+#endif  // DMC_SHIM_ARDUINO_H
