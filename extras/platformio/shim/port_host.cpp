@@ -26,7 +26,7 @@ int DmcShimSerial::available() {
   if (rx_pos < rx_len) return (int)(rx_len - rx_pos);
   struct pollfd p = {0, POLLIN, 0};
   if (poll(&p, 1, 1) <= 0) return 0;
-  rx_len = read(0, rx_buf, sizeof rx_buf);
+  rx_len = ::read(0, rx_buf, sizeof rx_buf);
   rx_pos = 0;
   if (rx_len <= 0) {  // stdin closed: the host is done with us
     fflush(stdout);

@@ -2,14 +2,16 @@
 #include <stdint.h>
 
 extern uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end, __stack_top;
-extern void __libc_init_array(void);
+extern void (*__preinit_array_start[])(void), (*__preinit_array_end[])(void);
+extern void (*__init_array_start[])(void), (*__init_array_end[])(void);
 extern int main(void);
 
 void Reset_Handler(void) {
   uint32_t *src = &__data_load, *dst = &__data_start;
   while (dst < &__data_end) *dst++ = *src++;
   for (dst = &__bss_start; dst < &__bss_end;) *dst++ = 0;
-  __libc_init_array();
+  for (void (**f)(void) = __preinit_array_start; f < __preinit_array_end; ++f) (*f)();
+  for (void (**f)(void) = __init_array_start; f < __init_array_end; ++f) (*f)();  /* C++ constructors */
   main();
   for (;;) {
   }
