@@ -1,7 +1,9 @@
 """Run every test suite and print one closing line ``N passed, N failed`` summing them all.
 
-Suites: the Python package's pytest suite (unit, property, end-to-end and C++ build tests).
-Each suite reports through JUnit XML, so the counts are read, not scraped from text.
+Suites: the Python package's pytest suite (unit, property, C++ parity, cross builds, the build
+hook, packing, the Arduino IDE builder) and PlatformIO's on-device parity test on the simulated
+Uno (simavr), the QEMU Cortex-M4 and the host. Each suite reports through JUnit XML, so the
+counts are read, not scraped from text.
 Exit status is non-zero when any test failed or errored, or when a suite ran no test.
 """
 from __future__ import annotations
@@ -41,9 +43,14 @@ def run_suite(name: str, cmd: list[str], junit: Path, cwd: Path) -> tuple[int, i
 
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dmc-tests-"))
+    os.environ.setdefault("PLATFORMIO_CORE_DIR", str(ROOT / ".pio-core"))    # per checkout
+    os.environ["PLATFORMIO_SETTING_ENABLE_TELEMETRY"] = "no"
     suites = [
         ("pytest", [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={tmp / 'pytest.xml'}",
                     "extras/python/tests"], tmp / "pytest.xml"),
+        ("PlatformIO on-device parity (uno_sim, m4_qemu, host)",
+         [PY, "-m", "platformio", "test", "-e", "uno_sim", "-e", "m4_qemu", "-e", "host",
+          "--junit-output-path", str(tmp / "pio.xml")], tmp / "pio.xml"),
     ]
     totals = [0, 0, 0]
     for name, cmd, junit in suites:

@@ -6,9 +6,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
-# Toolchains: host g++ (already there), AVR (Uno) and Cortex-M builds.
+# Toolchains: host g++, AVR (Uno) and Cortex-M builds; simavr (with its library, to build the
+# UART harness) and QEMU for the simulated boards; Debian's Arduino core and the Arduino IDE's
+# command-line builder.
 APT_PACKAGES=(g++ gcc-avr avr-libc binutils-avr gcc-arm-none-eabi libnewlib-arm-none-eabi
-              libstdc++-arm-none-eabi-newlib)
+              libstdc++-arm-none-eabi-newlib simavr libsimavr-dev libelf-dev qemu-system-arm
+              arduino-core-avr arduino-builder)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -34,4 +37,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   .venv/bin/pip install -q --no-deps -e extras/python
   echo "$WANT" > "$STAMP"
 fi
+# PlatformIO's build engine from PyPI, in this checkout's own PlatformIO folder (no registry)
+export PLATFORMIO_CORE_DIR="${PLATFORMIO_CORE_DIR:-$ROOT/.pio-core}"
+[ -f "$PLATFORMIO_CORE_DIR/packages/tool-scons/.piopm" ] || .venv/bin/python extras/platformio/provide_scons.py
 echo "setup: ready ($(.venv/bin/python -c 'import torch, dmc; print("torch", torch.__version__, "dmc", dmc.__version__)'))"

@@ -1,0 +1,205 @@
+"""The library as its users meet it: `pio pkg pack`, the Arduino IDE's builder on the packed
+library, the PlatformIO build hook (generate, skip, regenerate, fail clearly) and
+`dmc verify --sim`. Builds use the library's own offline development platforms."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dmc
+
+REPO = Path(__file__).resolve().parents[3]
+MNIST_DIR = REPO / "examples" / "MnistLeNet5"
+PLATFORMS = REPO / "extras" / "platformio" / "platforms"
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run([sys.executable, "-c", "import platformio"], capture_output=True).returncode != 0,
+    reason="platformio is not installed (run extras/scripts/setup.sh)")
+
+
+def pio_env():
+    env = dict(os.environ)
+    env.setdefault("PLATFORMIO_CORE_DIR", str(REPO / ".pio-core"))
+    env["PLATFORMIO_SETTING_ENABLE_TELEMETRY"] = "no"
+    return env
+
+
+def pio(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "platformio", *args], capture_output=True, text=True,
+                          env=pio_env(), cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pack")
+    r = pio("pkg", "pack", str(REPO), "-o", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    (tarball,) = out.glob("*.tar.gz")
+    lib = out / "DeepMicroCompression"
+    with tarfile.open(tarball) as t:
+        names = t.getnames()
+        t.extractall(lib, filter="data")
+    return names, lib
+
+
+def test_pack_holds_what_users_need_and_no_dev_files(packed):
+    names, _ = packed
+    need = ["library.json", "library.properties", "LICENSE", "README.md", "src/DeepMicroCompression.h",
+            "src/DMCSerialRunner.h", "src/dmc/kernels/conv2d.h", "examples/MnistLeNet5/MnistLeNet5.ino",
+            "examples/MnistLeNet5/lenet5_tiny.dmc", "examples/SineRegressor/SineRegressor.ino",
+            "extras/platformio/dmc_build_hook.py", "extras/python/dmc/__init__.py", "extras/python/pyproject.toml"]
+    missing = [n for n in need if n not in names]
+    assert not missing, f"missing from the package: {missing}"
+    dev = [n for n in names if re.match(r"(test/|\.ci/|\.venv|extras/scripts/|extras/python/tests/|platformio\.ini$)", n)
+           or "/.pio" in n or "__pycache__" in n]
+    assert not dev, f"dev-only files in the package: {dev}"
+
+
+def test_manifests_agree():
+    lj = json.loads((REPO / "library.json").read_text())
+    props = dict(line.split("=", 1) for line in (REPO / "library.properties").read_text().splitlines() if "=" in line)
+    assert lj["name"] == props["name"] and lj["version"] == props["version"] == dmc.__version__
+    assert lj["build"]["extraScript"] == "extras/platformio/dmc_build_hook.py"
+
+
+@pytest.mark.skipif(not shutil.which("arduino-builder"), reason="arduino-builder not installed")
+@pytest.mark.parametrize("sketch,model,name", [("MnistLeNet5", "lenet5_tiny.dmc", "lenet"),
+                                               ("SineRegressor", "sine.dmc", "sine")])
+def test_examples_build_with_the_arduino_ide_builder(packed, tmp_path, sketch, model, name):
+    _, lib = packed
+    libs = tmp_path / "libraries"
+    libs.mkdir()
+    os.symlink(lib, libs / "DeepMicroCompression")
+    work = tmp_path / sketch
+    shutil.copytree(lib / "examples" / sketch, work)
+    # the Arduino IDE path: export the model into the sketch, then compile
+    from dmc.cli import main as cli
+    assert cli(["export", str(work / model), "--out", str(work), "--name", name]) == 0
+    build = tmp_path / "build"
+    build.mkdir()
+    (tmp_path / "tools").mkdir()
+    r = subprocess.run(["arduino-builder", "-hardware", "/usr/share/arduino/hardware", "-hardware",
+                        "/usr/share/arduino-builder", "-tools", str(tmp_path / "tools"), "-fqbn", "arduino:avr:uno",
+                        "-prefs=compiler.cpp.extra_flags=-DDECIMAL_DIG=__DECIMAL_DIG__", "-libraries", str(libs),
+                        "-build-path", str(build), str(work / f"{sketch}.ino")], capture_output=True, text=True)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    flash = int(re.search(r"Sketch uses (\d+) bytes", out).group(1))
+    ram = int(re.search(r"Global variables use (\d+) bytes", out).group(1))
+    print(f"{sketch} (Arduino IDE builder): flash {flash} B, static SRAM {ram} B")
+    assert flash <= 32256 and ram <= 2048
+
+
+# -- the build hook, on the host platform (fast g++ builds) ----------------------------------------
+
+HOOK_SKETCH = """#include <Arduino.h>
+#include <DeepMicroCompression.h>
+#include "net.h"
+void setup() { Serial.begin(115200); net.predict(); Serial.write((uint8_t)net.argmax()); Serial.flush(); }
+void loop() {}
+"""
+
+
+def hook_project(tmp_path, model_rel="models/net.dmc", board=""):
+    proj = tmp_path / "proj"
+    (proj / "src").mkdir(parents=True, exist_ok=True)
+    (proj / "models").mkdir(exist_ok=True)
+    (proj / "src" / "main.cpp").write_text(HOOK_SKETCH)
+    (proj / "platformio.ini").write_text(
+        f"[env:host]\nplatform = symlink://{PLATFORMS / 'dmchost'}\nboard = host\nframework = arduino\n"
+        f"lib_deps = DeepMicroCompression=symlink://{REPO}\ncustom_dmc_model = {model_rel}\ncustom_dmc_name = net\n"
+        + (f"custom_dmc_board = {board}\n" if board else ""))
+    return proj
+
+
+def build(proj):
+    r = pio("run", "-d", str(proj))
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_build_hook_generates_skips_and_regenerates(tmp_path):
+    proj = hook_project(tmp_path)
+    shutil.copy(MNIST_DIR / "lenet5_tiny.dmc", proj / "models" / "net.dmc")
+    rc, out = build(proj)
+    assert rc == 0, out
+    assert "[dmc] generated net.h / net.cpp" in out
+    gen = proj / ".pio" / "build" / "host" / "dmc" / "net"
+    header = gen / "net.h"
+    assert header.exists() and (gen / "net.cpp").exists()
+    assert not list((proj / "src").glob("net.*")), "the hook wrote into the source tree"
+    assert "LENET" not in header.read_text() and "#define NET_ARENA_BYTES 588u" in header.read_text()
+    mtime = header.stat().st_mtime_ns
+
+    rc, out = build(proj)                     # unchanged: no regeneration
+    assert rc == 0, out
+    assert "unchanged" in out and "[dmc] generated" not in out
+    assert header.stat().st_mtime_ns == mtime
+
+    shutil.copy(MNIST_DIR / "lenet5_ultra.dmc", proj / "models" / "net.dmc")   # changed model
+    rc, out = build(proj)
+    assert rc == 0, out
+    assert "[dmc] generated net.h / net.cpp" in out
+    assert "#define NET_ARENA_BYTES 1960u" in header.read_text()
+
+
+def test_build_hook_fails_clearly(tmp_path):
+    proj = hook_project(tmp_path, model_rel="models/missing.dmc")
+    rc, out = build(proj)
+    assert rc != 0 and "custom_dmc_model = models/missing.dmc: no such file" in out
+
+    proj = hook_project(tmp_path)
+    data = (MNIST_DIR / "lenet5_tiny.dmc").read_bytes()
+    (proj / "models" / "net.dmc").write_bytes(data[:-10])
+    rc, out = build(proj)
+    assert rc != 0 and "truncated" in out, out[-2000:]
+
+    (proj / "models" / "net.dmc").write_bytes(data[:200] + bytes([data[200] ^ 0xFF]) + data[201:])
+    rc, out = build(proj)
+    assert rc != 0 and "checksum mismatch" in out, out[-2000:]
+
+    proj = hook_project(tmp_path, board="uno")
+    shutil.copy(MNIST_DIR / "lenet5_ultra.dmc", proj / "models" / "net.dmc")
+    rc, out = build(proj)
+    assert rc != 0 and "does not fit Arduino Uno" in out and "DOES NOT FIT uno: SRAM needs" in out, out[-2000:]
+
+
+def test_verify_sim_host_streams_and_compares(tmp_path):
+    model = dmc.load(MNIST_DIR / "lenet5_tiny.dmc")
+    with np.load(REPO / "test" / "data" / "mnist_test_256.npz") as z:
+        np.savez(tmp_path / "few.npz", x=z["x"][:20], y=z["y"][:20])
+    r = subprocess.run([sys.executable, "-m", "dmc", "verify", str(MNIST_DIR / "lenet5_tiny.dmc"), "--data",
+                        str(tmp_path / "few.npz"), "--sim", "host", "--quiet"], capture_output=True, text=True,
+                       env=pio_env())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "20 samples, 200 output values compared bit-exactly" in r.stdout
+    assert "agreement: 100.00%" in r.stdout
+    assert model.output_shape == (10,)
+
+
+@pytest.mark.skipif(not shutil.which("simavr"), reason="simavr not installed")
+def test_examples_build_and_run_on_the_simulated_uno():
+    r = pio("run", "-d", str(REPO), "-e", "uno_sim")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = subprocess.run([str(REPO / ".pio" / "build" / "uno_sim" / "program"), "-t", "3"], stdin=subprocess.DEVNULL,
+                         capture_output=True, timeout=120).stdout
+    assert b"MnistLeNet5: built-in digit classified as 7 (expected 7)" in out, out[:300]
+
+    sine = REPO / "examples" / "SineRegressor"
+    r = pio("run", "-d", str(sine))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    text = subprocess.run([str(sine / ".pio" / "build" / "uno_sim" / "program"), "-t", "1"], stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=120).stdout.decode()
+    rows = [list(map(float, line.split())) for line in text.splitlines()[:60] if len(line.split()) == 3]
+    assert len(rows) >= 50
+    err = max(abs(model - ref) for _, model, ref in rows)
+    print(f"SineRegressor on the simulated Uno: {len(rows)} points, max |model - sin(x)| = {err:.3f}")
+    assert err < 0.15
