@@ -25,6 +25,7 @@
 #include "dmc/platform.h"
 #include "dmc/packing.h"
 #include "dmc/requant.h"
+#include "dmc/kernels/dot.h"
 #include "dmc/kernels/conv2d.h"
 #include "dmc/kernels/depthwise_conv2d.h"
 #include "dmc/kernels/linear.h"

@@ -16,6 +16,8 @@
 
 #include "platform.h"
 
+DMC_OPTIMIZE_BEGIN
+
 namespace dmc {
 
 /* Unsigned activation codes in SRAM. */
@@ -24,17 +26,17 @@ struct Packed;
 
 template <>
 struct Packed<8> {
-  static inline uint8_t get(const uint8_t *buf, index_t i) { return buf[i]; }
-  static inline void set(uint8_t *buf, index_t i, uint8_t v) { buf[i] = v; }
+  static DMC_INLINE uint8_t get(const uint8_t *buf, index_t i) { return buf[i]; }
+  static DMC_INLINE void set(uint8_t *buf, index_t i, uint8_t v) { buf[i] = v; }
 };
 
 template <>
 struct Packed<4> {
-  static inline uint8_t get(const uint8_t *buf, index_t i) {
+  static DMC_INLINE uint8_t get(const uint8_t *buf, index_t i) {
     const uint8_t b = buf[i >> 1];
     return (i & 1) ? (uint8_t)(b >> 4) : (uint8_t)(b & 0x0F);
   }
-  static inline void set(uint8_t *buf, index_t i, uint8_t v) {
+  static DMC_INLINE void set(uint8_t *buf, index_t i, uint8_t v) {
     uint8_t *p = buf + (i >> 1);
     *p = (i & 1) ? (uint8_t)((*p & 0x0F) | (v << 4)) : (uint8_t)((*p & 0xF0) | (v & 0x0F));
   }
@@ -42,10 +44,10 @@ struct Packed<4> {
 
 template <>
 struct Packed<2> {
-  static inline uint8_t get(const uint8_t *buf, index_t i) {
+  static DMC_INLINE uint8_t get(const uint8_t *buf, index_t i) {
     return (uint8_t)((buf[i >> 2] >> ((i & 3) << 1)) & 0x03);
   }
-  static inline void set(uint8_t *buf, index_t i, uint8_t v) {
+  static DMC_INLINE void set(uint8_t *buf, index_t i, uint8_t v) {
     uint8_t *p = buf + (i >> 2);
     const uint8_t shift = (uint8_t)((i & 3) << 1);
     *p = (uint8_t)((*p & ~(0x03 << shift)) | ((v & 0x03) << shift));
@@ -76,8 +78,8 @@ template <>
 class WeightStream<8> {
  public:
   WeightStream() : p_(0) {}
-  inline void seek(const uint8_t *base, uint32_t index) { p_ = base + index; }
-  inline int8_t next() { return (int8_t)DMC_READ_U8(p_++); }
+  DMC_INLINE void seek(const uint8_t *base, uint32_t index) { p_ = base + index; }
+  DMC_INLINE int8_t next() { return (int8_t)DMC_READ_U8(p_++); }
 
  private:
   const uint8_t *p_;
@@ -87,12 +89,12 @@ template <>
 class WeightStream<4> {
  public:
   WeightStream() : p_(0), byte_(0), high_(0) {}
-  inline void seek(const uint8_t *base, uint32_t index) {
+  DMC_INLINE void seek(const uint8_t *base, uint32_t index) {
     p_ = base + (index >> 1);
     high_ = (uint8_t)(index & 1);
     if (high_) byte_ = DMC_READ_U8(p_++);
   }
-  inline int8_t next() {
+  DMC_INLINE int8_t next() {
     uint8_t v;
     if (high_) {
       v = (uint8_t)(byte_ >> 4);
@@ -114,12 +116,12 @@ template <>
 class WeightStream<2> {
  public:
   WeightStream() : p_(0), byte_(0), pos_(0) {}
-  inline void seek(const uint8_t *base, uint32_t index) {
+  DMC_INLINE void seek(const uint8_t *base, uint32_t index) {
     p_ = base + (index >> 2);
     pos_ = (uint8_t)(index & 3);
     if (pos_) byte_ = (uint8_t)(DMC_READ_U8(p_++) >> (pos_ << 1));
   }
-  inline int8_t next() {
+  DMC_INLINE int8_t next() {
     if (pos_ == 0) byte_ = DMC_READ_U8(p_++);
     const uint8_t v = (uint8_t)(byte_ & 0x03);
     byte_ >>= 2;
@@ -134,5 +136,7 @@ class WeightStream<2> {
 };
 
 }  // namespace dmc
+
+DMC_OPTIMIZE_END
 
 #endif  // DMC_PACKING_H

@@ -23,6 +23,26 @@
 #define DMC_FLASH_COPY(dst, src, n) memcpy((dst), (src), (n))
 #endif
 
+/* The kernels are compiled at -O2 even in -Os builds (Arduino's default): on AVR that halves
+ * their cycles for a few hundred bytes of flash. Every runtime header wraps its code in
+ * DMC_OPTIMIZE_BEGIN / DMC_OPTIMIZE_END; define DMC_NO_OPTIMIZE_PRAGMA to keep -Os. */
+#if defined(__GNUC__) && !defined(__clang__) && !defined(DMC_NO_OPTIMIZE_PRAGMA)
+#define DMC_OPTIMIZE_BEGIN _Pragma("GCC push_options") _Pragma("GCC optimize(\"O2\")")
+#define DMC_OPTIMIZE_END _Pragma("GCC pop_options")
+#else
+#define DMC_OPTIMIZE_BEGIN
+#define DMC_OPTIMIZE_END
+#endif
+
+/* Hot helpers must be inlined into the kernels' inner loops; -Os would otherwise call them. */
+#ifndef DMC_INLINE
+#if defined(__GNUC__)
+#define DMC_INLINE inline __attribute__((always_inline))
+#else
+#define DMC_INLINE inline
+#endif
+#endif
+
 namespace dmc {
 typedef DMC_INDEX_T index_t;
 }  // namespace dmc

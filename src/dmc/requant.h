@@ -13,9 +13,15 @@
 
 #include "platform.h"
 
+DMC_OPTIMIZE_BEGIN
+
 namespace dmc {
 
 const int32_t kAccMin = -2147483647 - 1;  // INT32_MIN without __STDC_LIMIT_MACROS
+
+/* Unsigned activation code times signed weight, the kernels' multiply-accumulate step: a
+ * single MULSU on AVR. |result| <= 255 * 128 fits int16. */
+DMC_INLINE int16_t mul_u8_s8(uint8_t x, int8_t w) { return (int16_t)((int16_t)x * w); }
 
 inline int64_t requantize(int32_t acc, int16_t m, uint8_t shift) {
   return ((int64_t)acc * m + ((int64_t)1 << (shift - 1))) >> shift;
@@ -28,5 +34,7 @@ inline uint8_t requantize_to_code(int32_t acc, int16_t m, uint8_t shift, uint8_t
 }
 
 }  // namespace dmc
+
+DMC_OPTIMIZE_END
 
 #endif  // DMC_REQUANT_H

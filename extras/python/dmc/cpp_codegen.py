@@ -96,10 +96,22 @@ class _Emitter:
         c = _cname(op["attrs"].get("alias") or n)
         w = self.m.arrays
         self.data.append(c_array("uint8_t", f"w_{c}", w[f"{n}.weight"], hex_bytes=True))
-        self.data.append(c_array("int32_t", f"b_{c}", w[f"{n}.bias"], per_line=8))
+        self.data.append(c_array("int32_t", f"b_{c}", self.folded_bias(op), per_line=8))
         self.data.append(c_array("int16_t", f"m_{c}", w[f"{n}.multiplier"], per_line=12))
         self.data.append(c_array("uint8_t", f"s_{c}", w[f"{n}.shift"]))
         return f"w_{c}, b_{c}, m_{c}, s_{c}", int(w[f"{n}.multiplier"].size > 1)
+
+    def folded_bias(self, op) -> np.ndarray:
+        """bias - zin * sum(w) per output channel: the kernels then accumulate sum(in * w)
+        (see src/dmc/kernels/conv2d.h). Same integers; checked to stay within int32."""
+        _, zin, qmax_in = self.tq(op["inputs"][0])
+        w = self.m.weight(op).astype(np.int64).reshape(op["attrs"]["weight_shape"][0], -1)
+        b = self.m.arrays[f"{op['name']}.bias"].astype(np.int64) - zin * w.sum(1)
+        bound = int((np.abs(b) + qmax_in * np.abs(w).sum(1)).max())
+        if bound > (1 << 31) - 1:
+            raise CodegenError(f"op '{op['name']}': with the zero point folded into the bias the accumulator "
+                               f"can reach {bound}, beyond int32; lower the layer's bit widths")
+        return b
 
     def step(self, st):
         op, a = st.op, st.op["attrs"]

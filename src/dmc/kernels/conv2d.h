@@ -5,9 +5,13 @@
  *
  *   acc(oc, y, x) = bias[oc] + sum_{c,ky,kx} (in(c, y*sh - pt + ky*dh, x*sw - pl + kx*dw) - zin) * w
  *
- * where positions outside the input hold zin (padding with the zero point is padding with
- * real 0), so they add nothing. Overflow: the exporter proves |acc| < 2^31 for the layer's
- * weights (sum |w| * max|in - zin| + |bias|); each product fits int16 (255 * 127 < 2^15).
+ * where positions outside the input hold zin (padding with the zero point is padding with real
+ * 0). The exporter stores the bias with the zero point folded in, b' = bias - zin * sum(w), so
+ * the inner loop is a plain unsigned-by-signed multiply-accumulate, sum(in * w), and a padded
+ * position reads zin. Both forms give the same integer; the exporter proves that neither can
+ * leave int32 (|b'| + qmax_in * sum|w| < 2^31). Each product fits int16 (255 * 127 < 2^15).
+ *
+ * Output positions whose window lies inside the input take a path without bounds checks.
  *
  * Fused max pool (pool_k > 1): output (oc, py, px) is the max over the pool window of conv
  * outputs. requantize_to_code is non-decreasing in acc (m > 0), so the max is taken over the
@@ -20,11 +24,13 @@
 #include "../packing.h"
 #include "../requant.h"
 
+DMC_OPTIMIZE_BEGIN
+
 namespace dmc {
 
 struct Conv2dArgs {
   const uint8_t *weight;      // flash: packed signed weights
-  const int32_t *bias;        // flash: out_c int32
+  const int32_t *bias;        // flash: out_c int32, zero point folded in (see above)
   const int16_t *multiplier;  // flash: out_c (per channel) or 1
   const uint8_t *shift;       // flash: out_c (per channel) or 1
   uint16_t in_c, in_h, in_w;
@@ -35,12 +41,49 @@ struct Conv2dArgs {
   uint8_t per_channel;
 };
 
+/* Accumulates one filter (channels [c0, c0 + n_c)) at window origin (y0, x0). */
+template <uint8_t WB, uint8_t IB>
+DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, WeightStream<WB> &w, uint16_t c0, uint16_t n_c,
+                           int16_t y0, int16_t x0, int32_t acc) {
+  const index_t plane = (index_t)a.in_h * a.in_w;
+  const bool inside = y0 >= 0 && x0 >= 0 && y0 + (int16_t)((a.kernel_h - 1) * a.dilation_h) < (int16_t)a.in_h &&
+                      x0 + (int16_t)((a.kernel_w - 1) * a.dilation_w) < (int16_t)a.in_w;
+  if (inside) {
+    index_t base = (index_t)c0 * plane + (index_t)y0 * a.in_w + (index_t)x0;
+    const index_t row_step = (index_t)a.dilation_h * a.in_w;
+    for (uint16_t c = 0; c < n_c; ++c, base += plane) {
+      index_t row = base;
+      for (uint8_t ky = 0; ky < a.kernel_h; ++ky, row += row_step) {
+        index_t i = row;
+        for (uint8_t kx = 0; kx < a.kernel_w; ++kx, i += a.dilation_w) {
+          acc += mul_u8_s8(Packed<IB>::get(in, i), w.next());
+        }
+      }
+    }
+    return acc;
+  }
+  const uint8_t zin = a.in_zero_point;
+  for (uint16_t c = 0; c < n_c; ++c) {
+    const index_t plane_base = (index_t)(c0 + c) * plane;
+    for (uint8_t ky = 0; ky < a.kernel_h; ++ky) {
+      const int16_t iy = (int16_t)(y0 + ky * a.dilation_h);
+      const bool row_ok = iy >= 0 && iy < (int16_t)a.in_h;
+      const index_t row = plane_base + (index_t)(row_ok ? iy : 0) * a.in_w;
+      for (uint8_t kx = 0; kx < a.kernel_w; ++kx) {
+        const int16_t ix = (int16_t)(x0 + kx * a.dilation_w);
+        const uint8_t v = (row_ok && ix >= 0 && ix < (int16_t)a.in_w) ? Packed<IB>::get(in, row + ix) : zin;
+        acc += mul_u8_s8(v, w.next());
+      }
+    }
+  }
+  return acc;
+}
+
 template <uint8_t WB, uint8_t IB, uint8_t OB>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
   Conv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t filter_size = (uint32_t)a.in_c * a.kernel_h * a.kernel_w;
-  const int16_t zin = a.in_zero_point;
   WeightStream<WB> w;
   index_t o = 0;
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
@@ -48,30 +91,16 @@ void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
     const uint16_t q = a.per_channel ? oc : 0;
     const int16_t m = DMC_READ_I16(a.multiplier + q);
     const uint8_t sh = DMC_READ_U8(a.shift + q);
+    const uint32_t filter = (uint32_t)oc * filter_size;
     for (uint16_t py = 0; py < a.out_h; ++py) {
       for (uint16_t px = 0; px < a.out_w; ++px) {
         int32_t best = kAccMin;
         for (uint8_t dy = 0; dy < a.pool_k; ++dy) {
+          const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
           for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
-            const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
             const int16_t x0 = (int16_t)((px * a.pool_s + dx) * a.stride_w) - a.pad_left;
-            int32_t acc = bias;
-            w.seek(a.weight, (uint32_t)oc * filter_size);
-            for (uint16_t c = 0; c < a.in_c; ++c) {
-              const index_t plane = (index_t)c * a.in_h;
-              for (uint8_t ky = 0; ky < a.kernel_h; ++ky) {
-                const int16_t iy = (int16_t)(y0 + ky * a.dilation_h);
-                const bool row_ok = iy >= 0 && iy < (int16_t)a.in_h;
-                const index_t row = (index_t)(plane + (row_ok ? iy : 0)) * a.in_w;
-                for (uint8_t kx = 0; kx < a.kernel_w; ++kx) {
-                  const int8_t wv = w.next();
-                  const int16_t ix = (int16_t)(x0 + kx * a.dilation_w);
-                  if (row_ok && ix >= 0 && ix < (int16_t)a.in_w) {
-                    acc += (int16_t)((int16_t)Packed<IB>::get(in, row + ix) - zin) * wv;
-                  }
-                }
-              }
-            }
+            w.seek(a.weight, filter);
+            const int32_t acc = conv_window<WB, IB>(in, a, w, 0, a.in_c, y0, x0, bias);
             if (acc > best) best = acc;
           }
         }
@@ -82,5 +111,7 @@ void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
 }
 
 }  // namespace dmc
+
+DMC_OPTIMIZE_END
 
 #endif  // DMC_KERNELS_CONV2D_H

@@ -10,6 +10,8 @@
 #include "../packing.h"
 #include "../requant.h"
 
+DMC_OPTIMIZE_BEGIN
+
 namespace dmc {
 
 struct AddArgs {
@@ -61,5 +63,7 @@ void pad(const uint8_t *in, uint8_t *out, const PadArgs *flash_args) {
 }
 
 }  // namespace dmc
+
+DMC_OPTIMIZE_END
 
 #endif  // DMC_KERNELS_ELEMENTWISE_H

@@ -1,11 +1,15 @@
 /* linear: out[o] = clamp(zout + rq(bias[o] + sum_i (in[i] - zin) * w[o][i], m, s), lo, hi).
  * Weights OUT x IN, signed WB-bit, one flat stream in flash (rows are not padded, so row o
- * starts at element o * IN). Overflow: as conv2d.h, proven by the exporter. */
+ * starts at element o * IN). As in conv2d.h the stored bias has the zero point folded in, so
+ * the loop is sum(in * w); overflow is excluded by the exporter. */
 #ifndef DMC_KERNELS_LINEAR_H
 #define DMC_KERNELS_LINEAR_H
 
 #include "../packing.h"
 #include "../requant.h"
+#include "dot.h"
+
+DMC_OPTIMIZE_BEGIN
 
 namespace dmc {
 
@@ -15,7 +19,7 @@ struct LinearArgs {
   const int16_t *multiplier;
   const uint8_t *shift;
   uint16_t in_features, out_features;
-  uint8_t in_zero_point, out_zero_point, clamp_lo, clamp_hi;
+  uint8_t in_zero_point, out_zero_point, clamp_lo, clamp_hi;  // in_zero_point: folded into bias
   uint8_t per_channel;
 };
 
@@ -23,14 +27,10 @@ template <uint8_t WB, uint8_t IB, uint8_t OB>
 void linear(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args) {
   LinearArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
-  const int16_t zin = a.in_zero_point;
   WeightStream<WB> w;
   w.seek(a.weight, 0);  // rows follow each other in the stream
   for (uint16_t o = 0; o < a.out_features; ++o) {
-    int32_t acc = DMC_READ_I32(a.bias + o);
-    for (uint16_t i = 0; i < a.in_features; ++i) {
-      acc += (int16_t)((int16_t)Packed<IB>::get(in, i) - zin) * w.next();
-    }
+    const int32_t acc = DMC_READ_I32(a.bias + o) + dot<WB, IB>(in, 0, a.in_features, w);
     const uint16_t q = a.per_channel ? o : 0;
     Packed<OB>::set(out, o, requantize_to_code(acc, DMC_READ_I16(a.multiplier + q), DMC_READ_U8(a.shift + q),
                                                a.out_zero_point, a.clamp_lo, a.clamp_hi));
@@ -38,5 +38,7 @@ void linear(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args) {
 }
 
 }  // namespace dmc
+
+DMC_OPTIMIZE_END
 
 #endif  // DMC_KERNELS_LINEAR_H

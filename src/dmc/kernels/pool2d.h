@@ -10,6 +10,8 @@
 #include "../packing.h"
 #include "../requant.h"
 
+DMC_OPTIMIZE_BEGIN
+
 namespace dmc {
 
 struct Pool2dArgs {
@@ -80,5 +82,7 @@ void global_avg_pool(const uint8_t *in, uint8_t *out, const Pool2dArgs *flash_ar
 }
 
 }  // namespace dmc
+
+DMC_OPTIMIZE_END
 
 #endif  // DMC_KERNELS_POOL2D_H
