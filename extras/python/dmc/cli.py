@@ -75,9 +75,38 @@ def _verify(args):
 
 
 def _demo(args):
-    from .demo import run
-    run(args.out, epochs=args.epochs, qat_epochs=args.qat_epochs, recipes=args.recipe, progress=not args.quiet)
+    from .lenet5_experiment import run
+    rows = run(args.out, epochs=args.epochs, qat_epochs=args.qat_epochs, recipes=args.recipe,
+               measure=not args.no_sim, stream=args.stream, progress=not args.quiet)
+    print(f"plot: {args.out}/accuracy_vs_bytes.png; table: {args.out}/lenet5_table.md")
+    misfits = [r["model"] for r in rows[1:] if r.get("fits_uno") is False]
+    if misfits:
+        print(f"note: {', '.join(misfits)} does not fit an Uno (see the table)")
     return 0
+
+
+def _search(args):
+    import torch
+
+    from .datasets import mnist_loaders
+    from .lenet5_experiment import write_search
+    from .models import lenet5
+    from .search import search
+    from .training import random_shift
+    train, val, test = mnist_loaders()
+    model = lenet5()
+    if args.weights:
+        model.load_state_dict(torch.load(args.weights, weights_only=True))
+    else:
+        print(f"no --weights: training a LeNet-5 baseline for {args.epochs} epochs first")
+        model.fit(train, epochs=args.epochs, val_loader=val, lr=2e-3, schedule="cosine", augment=random_shift(2, 25),
+                  monitor="accuracy", restore_best=True, progress=not args.quiet)
+    model.eval()
+    final = search(model, train, val, (1, 1, 28, 28), max_model_bytes=args.max_model_bytes, board=args.board,
+                   population=args.population, generations=args.generations, final_epochs=args.final_epochs,
+                   finalists=args.finalists, augment=random_shift(1, 25), progress=not args.quiet)
+    write_search(final, test, args.out)
+    return 0 if final else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,14 +142,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_verify)
 
-    d = sub.add_parser("demo", help="train, compress and convert LeNet-5 on MNIST (a few minutes on 2 cores)")
-    d.add_argument("--out", default="out", help="output folder for the .dmc files (default: out)")
+    d = sub.add_parser("demo", help="the one-command demo: train a short LeNet-5, compress it (Ultra and Tiny), "
+                       "build it for the simulated Uno, stream test images through it, print the table and plot")
+    d.add_argument("--out", default="out", help="output folder (default: out)")
     d.add_argument("--epochs", type=int, default=3, help="baseline training epochs (default: 3)")
-    d.add_argument("--qat-epochs", type=int, default=2, help="quantization-aware training epochs (default: 2)")
-    d.add_argument("--recipe", nargs="+", choices=["ultra", "tiny"], default=["ultra"],
-                   help="seed recipes to run (default: ultra)")
+    d.add_argument("--qat-epochs", type=int, default=3, help="quantization-aware training epochs (default: 3)")
+    d.add_argument("--recipe", nargs="+", choices=["ultra", "tiny"], default=["ultra", "tiny"],
+                   help="seed recipes to run (default: both)")
+    d.add_argument("--stream", type=int, default=100, help="test images streamed through the simulated Uno")
+    d.add_argument("--no-sim", action="store_true", help="skip the simulated Uno (no PlatformIO build)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_demo)
+
+    s = sub.add_parser("search", help="search per-layer pruning and bit widths of LeNet-5 under a budget and "
+                       "report the accuracy/size frontier")
+    s.add_argument("--weights", help="trained LeNet-5 baseline weights (a state_dict .pt); trained first if omitted")
+    s.add_argument("--epochs", type=int, default=10, help="baseline epochs when --weights is not given")
+    s.add_argument("--max-model-bytes", type=int, help="budget on model bytes (weights + biases + constants)")
+    s.add_argument("--board", help="budget from a board's flash and SRAM (uno, nano, mega, m4, esp32)")
+    s.add_argument("--population", type=int, default=12)
+    s.add_argument("--generations", type=int, default=4)
+    s.add_argument("--final-epochs", type=int, default=8, help="training epochs of each finalist")
+    s.add_argument("--finalists", type=int, default=3)
+    s.add_argument("--out", default="out/search", help="output folder (default: out/search)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_search)
     return p
 
 

@@ -60,18 +60,38 @@ def evaluate(model: nn.Module, loader, loss_fn=None, device="cpu") -> dict:
 
 def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: float = 1e-3,
         optimizer=None, loss_fn=None, scheduler=None, patience: int | None = None,
-        monitor: str = "loss", weight_decay: float = 0.0, device="cpu", progress: bool = True) -> list[dict]:
-    """Train ``model``. With ``val_loader`` and ``patience``, stops after ``patience`` epochs
-    without improvement of the validation ``monitor`` ("loss" or "accuracy") and restores the
-    best weights. Returns the per-epoch history."""
+        monitor: str = "loss", weight_decay: float = 0.0, device="cpu", progress: bool = True,
+        schedule: str | None = None, augment=None, teacher: nn.Module | None = None,
+        distill_alpha: float = 0.5, distill_temperature: float = 4.0,
+        restore_best: bool | None = None) -> list[dict]:
+    """Train ``model``. Returns the per-epoch history.
+
+    * ``val_loader`` + ``patience``: stop after ``patience`` epochs without improvement of the
+      validation ``monitor`` ("loss" or "accuracy"). ``restore_best`` (default: on with
+      patience) reloads the weights of the best validation epoch. Never pass test data here.
+    * ``schedule="cosine"``: cosine learning-rate decay over ``epochs`` (or pass ``scheduler``).
+    * ``augment``: a function applied to each training batch of inputs (e.g. random shifts).
+    * ``teacher``: knowledge distillation; the loss becomes
+      ``(1 - a) * loss_fn + a * T^2 * KL(softmax(teacher / T) || softmax(model / T))``.
+    """
     if epochs < 1:
         raise DataError(f"epochs must be >= 1, got {epochs}")
     if patience is not None and val_loader is None:
         raise DataError("early stopping (patience) needs a val_loader: never stop on test data")
     if monitor not in ("loss", "accuracy"):
         raise DataError(f"monitor must be 'loss' or 'accuracy', got {monitor!r}")
+    if schedule not in (None, "cosine"):
+        raise DataError(f"schedule must be None or 'cosine', got {schedule!r}")
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if schedule == "cosine" and scheduler is None:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if restore_best is None:
+        restore_best = patience is not None
+    if restore_best and val_loader is None:
+        raise DataError("restore_best needs a val_loader: never select on test data")
+    if teacher is not None:
+        teacher.eval()
     model.to(device)
     history, best, best_state, stale = [], None, None, 0
     for epoch in range(1, epochs + 1):
@@ -81,8 +101,17 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
                    disable=not progress, leave=False, unit="batch")
         for x, y in bar:
             x, y = x.to(device), y.to(device)
+            if augment is not None:
+                x = augment(x)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
+            out = model(x)
+            loss = loss_fn(out, y)
+            if teacher is not None:
+                with torch.no_grad():
+                    soft = torch.softmax(teacher(x) / distill_temperature, dim=1)
+                kd = nn.functional.kl_div(torch.log_softmax(out / distill_temperature, dim=1), soft,
+                                          reduction="batchmean") * distill_temperature ** 2
+                loss = (1 - distill_alpha) * loss + distill_alpha * kd
             value = loss.item()
             if not math.isfinite(value):
                 raise DataError(f"training diverged at epoch {epoch}: loss is {value}")
@@ -107,9 +136,26 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
             tqdm.write("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         if patience is not None and stale >= patience:
             break
-    if best_state is not None and patience is not None:
+    if best_state is not None and restore_best:
         model.load_state_dict(best_state)
     return history
+
+
+def random_shift(max_shift: int = 2, seed: int | None = None):
+    """Augmentation: shift each image of an (N, C, H, W) batch by up to ``max_shift`` pixels in
+    each direction, filling with zeros."""
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        padded = nn.functional.pad(x, (max_shift,) * 4)
+        dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+        dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+        rows = (dy[:, None] + torch.arange(h)[None, :])                      # (n, h)
+        cols = (dx[:, None] + torch.arange(w)[None, :])                      # (n, w)
+        idx = torch.arange(n)[:, None, None]
+        return padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    return augment
 
 
 def _len(loader):

@@ -1,0 +1,39 @@
+"""Reproduce (and beat) the seed's LeNet-5 Table 1 on the deployed integer models.
+
+    .venv/bin/python extras/experiments/lenet5/run.py            # ~15 min on 2 cores
+    .venv/bin/python extras/experiments/lenet5/run.py --publish  # also refresh examples/MnistLeNet5/*.dmc
+
+Writes results/lenet5_table.{md,csv}, results/lenet5_results.json, results/accuracy_vs_bytes.png,
+results/lenet5_{ultra,tiny}.dmc and the baseline weights (results/lenet5_baseline.pt).
+"""
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+sys.path.insert(0, str(ROOT / "extras" / "python"))
+os.environ.setdefault("PLATFORMIO_CORE_DIR", str(ROOT / ".pio-core"))
+
+from dmc.lenet5_experiment import run  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--epochs", type=int, default=20, help="baseline epochs (default 20)")
+    p.add_argument("--qat-epochs", type=int, default=20, help="quantization-aware training epochs (default 20)")
+    p.add_argument("--no-measure", action="store_true", help="skip the simulated-Uno build and measurement")
+    p.add_argument("--baseline", help="reuse baseline weights (a lenet5_baseline.pt) instead of training")
+    p.add_argument("--publish", action="store_true", help="copy the .dmc artifacts into examples/MnistLeNet5")
+    a = p.parse_args()
+    run(a.out, epochs=a.epochs, qat_epochs=a.qat_epochs, measure=not a.no_measure, baseline_state=a.baseline)
+    if a.publish:
+        for name in ("ultra", "tiny"):
+            shutil.copy(Path(a.out) / f"lenet5_{name}.dmc", ROOT / "examples" / "MnistLeNet5" / f"lenet5_{name}.dmc")
+
+
+if __name__ == "__main__":
+    main()
