@@ -83,6 +83,18 @@ class IntModel:
         codes = np.rint(x / np.float32(q["scale"])) + q["zero_point"]
         return np.clip(codes, 0, (1 << q["bits"]) - 1).astype(np.int32)
 
+    def input_codes(self, x) -> np.ndarray:
+        """Input as integer codes: float values are quantized, integers checked to be codes."""
+        x = np.asarray(x)
+        if np.issubdtype(x.dtype, np.floating):
+            return self.quantize_input(x)
+        if not np.issubdtype(x.dtype, np.integer):
+            raise DataError(f"input dtype {x.dtype} is neither float nor integer")
+        qmax = (1 << self.input_quant["bits"]) - 1
+        if x.size and (x.min() < 0 or x.max() > qmax):
+            raise DataError(f"integer input codes must lie in [0, {qmax}], got [{x.min()}, {x.max()}]")
+        return x.astype(np.int32)
+
     def dequantize_output(self, y) -> np.ndarray:
         if self.scheme == DYNAMIC:
             return np.asarray(y, dtype=np.float32)
@@ -103,15 +115,7 @@ class IntModel:
         if x.shape[1:] != self.input_shape:
             raise DataError(f"input has shape {x.shape}; the model expects (N,) + {self.input_shape}")
         if self.scheme == STATIC:
-            if np.issubdtype(x.dtype, np.floating):
-                x = self.quantize_input(x)
-            elif np.issubdtype(x.dtype, np.integer):
-                qmax = (1 << self.input_quant["bits"]) - 1
-                if x.size and (x.min() < 0 or x.max() > qmax):
-                    raise DataError(f"integer input codes must lie in [0, {qmax}], got [{x.min()}, {x.max()}]")
-                x = x.astype(np.int32)
-            else:
-                raise DataError(f"input dtype {x.dtype} is neither float nor integer")
+            x = self.input_codes(x)
         else:
             x = x.astype(np.float32)
         outs = [self._run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]

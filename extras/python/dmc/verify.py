@@ -31,16 +31,10 @@ def load_npz(path, model: IntModel):
     x = x.reshape((len(x),) + model.input_shape)
     if y is not None and len(y) != len(x):
         raise DataError(f"{path}: {len(x)} inputs but {len(y)} labels")
-    if np.issubdtype(x.dtype, np.floating):
-        codes = model.quantize_input(x)
-    elif np.issubdtype(x.dtype, np.integer):
-        qmax = (1 << model.input_quant["bits"]) - 1
-        if x.size and (x.min() < 0 or x.max() > qmax):
-            raise DataError(f"{path}: integer inputs must be codes in [0, {qmax}], got [{x.min()}, {x.max()}]")
-        codes = x.astype(np.int32)
-    else:
-        raise DataError(f"{path}: x has dtype {x.dtype}, expected float or integer")
-    return codes, y
+    try:
+        return model.input_codes(x), y
+    except DataError as e:
+        raise DataError(f"{path}: x: {e}") from None
 
 
 @dataclass

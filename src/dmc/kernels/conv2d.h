@@ -79,11 +79,13 @@ DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, WeightStr
   return acc;
 }
 
-template <uint8_t WB, uint8_t IB, uint8_t OB>
-void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
+/* The output loops shared by conv2d and depthwise_conv2d: per output channel its bias and
+ * requantization constants, per (pooled) output position the max over the pool window. */
+template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE>
+void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
   Conv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
-  const uint32_t filter_size = (uint32_t)a.in_c * a.kernel_h * a.kernel_w;
+  const uint32_t filter_size = (uint32_t)(DEPTHWISE ? 1 : a.in_c) * a.kernel_h * a.kernel_w;
   WeightStream<WB> w;
   index_t o = 0;
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
@@ -100,7 +102,8 @@ void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
           for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
             const int16_t x0 = (int16_t)((px * a.pool_s + dx) * a.stride_w) - a.pad_left;
             w.seek(a.weight, filter);
-            const int32_t acc = conv_window<WB, IB>(in, a, w, 0, a.in_c, y0, x0, bias);
+            const int32_t acc =
+                conv_window<WB, IB>(in, a, w, DEPTHWISE ? oc : 0, DEPTHWISE ? 1 : a.in_c, y0, x0, bias);
             if (acc > best) best = acc;
           }
         }
@@ -108,6 +111,11 @@ void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
       }
     }
   }
+}
+
+template <uint8_t WB, uint8_t IB, uint8_t OB>
+void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
+  conv2d_outputs<WB, IB, OB, false>(in, out, flash_args);
 }
 
 }  // namespace dmc
