@@ -113,7 +113,7 @@ class CompressedModel(TrainableMixin, nn.Module):
                     bits = (cfg.input_bits if n.op == "input" else
                             cfg.layer((n.path, n.attrs.get("alias"))).activation_bits if n.op in WEIGHTED else
                             cfg.default.activation_bits)
-                    self.quantizers[n.name] = ActQuantizer(bits)
+                    self.quantizers[n.name] = ActQuantizer(bits, learn_range=cfg.activation_range == "learned")
                     self.qsource[n.name] = n.name
                 else:
                     self.qsource[n.name] = self.qsource[n.inputs[0]]

@@ -3,7 +3,7 @@ valid keys and layer names.
 
     {"prune_channel": {"sparsity": {"conv2d_1": 9, "linear_0": 0.75}, "metric": "l2"},
      "quantize": {"scheme": "static", "bitwidth": 4, "granularity": "per_tensor",
-                  "activation_bitwidth": 8, "input_bitwidth": 8,
+                  "activation_bitwidth": 8, "input_bitwidth": 8, "activation_range": "ema",
                   "layers": {"conv2d_0": {"bitwidth": 8, "granularity": "per_channel",
                                           "activation_bitwidth": 4}}}}
 
@@ -34,7 +34,9 @@ WEIGHT_BITS = (8, 4, 2)
 ACTIVATION_BITS = (8, 4)
 TOP_KEYS = ("prune_channel", "quantize")
 PRUNE_KEYS = ("sparsity", "metric")
-QUANT_KEYS = ("scheme", "bitwidth", "granularity", "activation_bitwidth", "input_bitwidth", "layers")
+QUANT_KEYS = ("scheme", "bitwidth", "granularity", "activation_bitwidth", "input_bitwidth", "activation_range",
+              "layers")
+ACTIVATION_RANGES = ("ema", "learned")
 LAYER_KEYS = ("bitwidth", "granularity", "activation_bitwidth")
 
 
@@ -53,6 +55,7 @@ class Config:
     default: LayerQuant = LayerQuant()
     layers: dict = field(default_factory=dict)       # layer name -> LayerQuant
     input_bits: int = 8
+    activation_range: str = "ema"      # how QAT moves activation ranges: moving average or learned
 
     def layer(self, names: tuple[str, ...]) -> LayerQuant:
         """Quantization of the layer known by any of ``names`` (path, alias)."""
@@ -120,6 +123,9 @@ def parse_config(cfg: dict | None, layer_names) -> Config:
         granularity=_enum(Granularity, q.get("granularity", "per_tensor"), f"{where}['granularity']"),
         activation_bits=act_bits)
     out.input_bits = _bits(q.get("input_bitwidth", act_bits), ACTIVATION_BITS, f"{where}['input_bitwidth']")
+    out.activation_range = q.get("activation_range", "ema")
+    if out.activation_range not in ACTIVATION_RANGES:
+        raise ConfigError(f"{where}['activation_range']: {out.activation_range!r} is not one of {list(ACTIVATION_RANGES)}")
     layers = q.get("layers", {})
     if not isinstance(layers, dict):
         raise ConfigError(f"{where}['layers'] must be a dict of layer name -> settings")

@@ -14,6 +14,9 @@ SIMS = {
     "m4": ("dmcqemu", "mps2_an386"),
     "host": ("dmchost", "host"),
 }
+# The serial runner reads each byte as it arrives and the host waits for every reply, so the
+# Arduino core's 64-byte UART buffers can shrink to 16 bytes: 96 bytes of SRAM back on an Uno.
+SERIAL_BUFFER_FLAGS = "-DSERIAL_RX_BUFFER_SIZE=16 -DSERIAL_TX_BUFFER_SIZE=16"
 RUNNER_SKETCH = """#include <Arduino.h>
 #include <DeepMicroCompression.h>
 #include <DMCSerialRunner.h>
@@ -50,7 +53,8 @@ def build_sim_firmware(model_path, sim: str, workdir) -> Path:
     (proj / "platformio.ini").write_text(
         f"[env:{sim}]\nplatform = symlink://{root / 'extras' / 'platformio' / 'platforms' / platform}\n"
         f"board = {board}\nframework = arduino\nlib_deps = DeepMicroCompression=symlink://{root}\n"
-        f"custom_dmc_model = {Path(model_path).resolve()}\ncustom_dmc_name = model\n")
+        f"custom_dmc_model = {Path(model_path).resolve()}\ncustom_dmc_name = model\n"
+        f"build_flags = {SERIAL_BUFFER_FLAGS}\n")
     env = dict(os.environ)
     env.setdefault("PLATFORMIO_CORE_DIR", str(root / ".pio-core"))
     env.setdefault("PLATFORMIO_SETTING_ENABLE_TELEMETRY", "no")

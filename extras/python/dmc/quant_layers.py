@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .ste import fake_quantize_activation, quantize_bias, quantize_weight, weight_scale
+from .ste import fake_quantize_activation, quantize_bias, quantize_weight, round_ste, weight_scale
 
 
 class _WeightQuant:
@@ -67,38 +67,35 @@ class QLinear(nn.Linear, _WeightQuant):
 class ActQuantizer(nn.Module):
     """Observes a tensor's range and fake-quantizes it to unsigned ``bits``-bit codes.
 
-    Calibration records the min/max over the calibration data (on float activations); during
-    training the range follows an exponential moving average of batch ranges; in eval mode it
-    is frozen. Zero is always exactly representable, so zero padding and ReLU stay exact.
+    Calibration records the min/max over the calibration data (on float activations). During
+    training the range then either follows an exponential moving average of batch ranges
+    (``learn_range=False``) or is learned by gradient descent through the straight-through
+    estimator (``learn_range=True``, as in LSQ/PACT: worth most at 4 bits). In eval mode it is
+    frozen. Zero is always exactly representable, so zero padding and ReLU stay exact.
     """
 
-    def __init__(self, bits: int, momentum: float = 0.01):
+    def __init__(self, bits: int, momentum: float = 0.01, learn_range: bool = False):
         super().__init__()
-        self.bits, self.momentum = bits, momentum
-        self.register_buffer("min_val", torch.tensor(0.0))
-        self.register_buffer("max_val", torch.tensor(0.0))
+        self.bits, self.momentum, self.learn_range = bits, momentum, learn_range
+        self.range = nn.Parameter(torch.zeros(2), requires_grad=learn_range)   # [min, max]
         self.register_buffer("initialized", torch.tensor(False))
         self.calibrating = False
 
     @torch.no_grad()
     def observe(self, x: torch.Tensor) -> None:
         lo, hi = x.min().float(), x.max().float()
-        if self.calibrating or not bool(self.initialized):
-            if not bool(self.initialized):
-                self.min_val.copy_(lo)
-                self.max_val.copy_(hi)
-                self.initialized.fill_(True)
-            else:
-                self.min_val.copy_(torch.minimum(self.min_val, lo))
-                self.max_val.copy_(torch.maximum(self.max_val, hi))
-        else:
-            self.min_val.lerp_(lo, self.momentum)
-            self.max_val.lerp_(hi, self.momentum)
+        if not bool(self.initialized):
+            self.range.copy_(torch.stack([lo, hi]))
+            self.initialized.fill_(True)
+        elif self.calibrating:
+            self.range.copy_(torch.stack([torch.minimum(self.range[0], lo), torch.maximum(self.range[1], hi)]))
+        elif not self.learn_range:
+            self.range.lerp_(torch.stack([lo, hi]), self.momentum)
 
     def qparams(self) -> tuple[float, int]:
-        """(scale, zero point) from the observed range, widened to include zero."""
-        lo = min(float(self.min_val), 0.0)
-        hi = max(float(self.max_val), 0.0)
+        """(scale, zero point) from the range, widened to include zero."""
+        lo = min(float(self.range[0]), 0.0)
+        hi = max(float(self.range[1]), 0.0)
         qmax = (1 << self.bits) - 1
         scale = (hi - lo) / qmax
         if not scale > 1e-12:          # never observed anything but zeros
@@ -107,15 +104,28 @@ class ActQuantizer(nn.Module):
         return float(scale), zp
 
     def forward(self, x):
-        if self.training or self.calibrating:
+        if self.calibrating or (self.training and not bool(self.initialized)) or \
+                (self.training and not self.learn_range):
             self.observe(x)
         if self.calibrating:
             return x
+        if self.training and self.learn_range:
+            return self._learned_fake_quant(x)
         return self.apply_quant(x)
+
+    def _learned_fake_quant(self, x):
+        qmax = (1 << self.bits) - 1
+        lo = torch.clamp(self.range[0], max=0.0)
+        hi = torch.clamp(self.range[1], min=0.0)
+        scale = torch.clamp((hi - lo) / qmax, min=1e-8)
+        zp = torch.clamp(round_ste(-lo / scale), 0, qmax)
+        q = torch.clamp(round_ste(x / scale) + zp, 0, qmax)
+        return (q - zp) * scale
 
     def apply_quant(self, x):
         scale, zp = self.qparams()
         return fake_quantize_activation(x, scale, zp, self.bits)
 
     def extra_repr(self):
-        return f"bits={self.bits}, range=[{float(self.min_val):.4g}, {float(self.max_val):.4g}]"
+        return (f"bits={self.bits}, range=[{float(self.range[0]):.4g}, {float(self.range[1]):.4g}]"
+                + (", learned" if self.learn_range else ""))
