@@ -1,6 +1,6 @@
 """Reproduce (and beat) the seed's LeNet-5 Table 1 on the deployed integer models.
 
-    .venv/bin/python extras/experiments/lenet5/run.py            # ~15 min on 2 cores
+    .venv/bin/python extras/experiments/lenet5/run.py            # ~25 min on 2 cores
     .venv/bin/python extras/experiments/lenet5/run.py --publish  # also refresh examples/MnistLeNet5/*.dmc
 
 Writes results/lenet5_table.{md,csv}, results/lenet5_results.json, results/accuracy_vs_bytes.png,
@@ -23,8 +23,8 @@ from dmc.lenet5_experiment import run  # noqa: E402
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(HERE / "results"))
-    p.add_argument("--epochs", type=int, default=20, help="baseline epochs (default 20)")
-    p.add_argument("--qat-epochs", type=int, default=20, help="quantization-aware training epochs (default 20)")
+    p.add_argument("--epochs", type=int, default=30, help="baseline epochs (default 30)")
+    p.add_argument("--qat-epochs", type=int, default=30, help="quantization-aware training epochs (default 30)")
     p.add_argument("--no-measure", action="store_true", help="skip the simulated-Uno build and measurement")
     p.add_argument("--baseline", help="reuse baseline weights (a lenet5_baseline.pt) instead of training")
     p.add_argument("--publish", action="store_true", help="copy the .dmc artifacts into examples/MnistLeNet5")

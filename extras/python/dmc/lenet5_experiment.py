@@ -30,7 +30,7 @@ RECIPES = {"ultra": ("DMC Ultra", LENET5_ULTRA), "tiny": ("DMC Tiny", LENET5_TIN
 FLOAT_BYTES = 4
 
 
-def run(out_dir="out", epochs: int = 20, qat_epochs: int = 20, recipes=("ultra", "tiny"), seed: int = 25,
+def run(out_dir="out", epochs: int = 30, qat_epochs: int = 30, recipes=("ultra", "tiny"), seed: int = 25,
         measure: bool = True, stream: int = 200, progress: bool = True, baseline_state=None) -> list[dict]:
     t0 = time.time()
     out = Path(out_dir)
@@ -48,7 +48,8 @@ def run(out_dir="out", epochs: int = 20, qat_epochs: int = 20, recipes=("ultra",
         model.load_state_dict(torch.load(baseline_state, weights_only=True))
         print(f"== baseline: loaded {baseline_state}")
     else:
-        print(f"== baseline LeNet-5 ({n_params} parameters): {epochs} epochs, cosine learning rate, random shifts, "
+        print(f"== baseline LeNet-5 ({weighted} weights and biases + {n_params - weighted} BatchNorm parameters): "
+              f"{epochs} epochs, cosine learning rate, random shifts, "
               f"best epoch chosen on {len(val.dataset)} validation images")
         model.fit(train, epochs=epochs, val_loader=val, lr=2e-3, schedule="cosine", augment=random_shift(2, seed),
                   monitor="accuracy", restore_best=True, progress=progress)
@@ -64,7 +65,7 @@ def run(out_dir="out", epochs: int = 20, qat_epochs: int = 20, recipes=("ultra",
         print(f"== {title}: compress, calibrate, {qat_epochs} epochs of quantization-aware training "
               "(distilled from the baseline)")
         cm = compress(model, cfg, input_shape=(1, 1, 28, 28), calibration_data=train)
-        cm.fit(train, epochs=qat_epochs, val_loader=val, lr=5e-4, schedule="cosine", augment=random_shift(1, seed),
+        cm.fit(train, epochs=qat_epochs, val_loader=val, lr=1e-3, schedule="cosine", augment=random_shift(1, seed),
                teacher=copy.deepcopy(model), monitor="accuracy", restore_best=True, progress=progress)
         qm = convert(cm)
         path = out / f"lenet5_{key}.dmc"

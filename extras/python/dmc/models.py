@@ -36,11 +36,13 @@ LENET5_ULTRA = {
                  "input_bitwidth": 4, "layers": {"conv2d_0": {"granularity": "per_channel"}}},
 }
 # Tiny: 4-bit activations, 8-bit per-channel conv weights, 4-bit per-tensor linear weights; the
-# input image keeps 8 bits (its 784 B fit next to Tiny's small activations).
+# input image keeps 8 bits (its 784 B fit next to Tiny's small activations). Its 4-bit
+# activation ranges are learned during QAT (98.68% vs 98.46% validation accuracy with moving
+# averages, 12 epochs).
 LENET5_TINY = {
     "prune_channel": {"sparsity": {"conv2d_0": 4, "conv2d_1": 2, "linear_0": 0}, "metric": "l2"},
     "quantize": {"scheme": "static", "bitwidth": 4, "granularity": "per_tensor", "activation_bitwidth": 4,
-                 "input_bitwidth": 8,
+                 "input_bitwidth": 8, "activation_range": "learned",
                  "layers": {"conv2d_0": {"bitwidth": 8, "granularity": "per_channel"},
                             "conv2d_1": {"bitwidth": 8, "granularity": "per_channel"}}},
 }

@@ -94,8 +94,8 @@ class ActQuantizer(nn.Module):
 
     def qparams(self) -> tuple[float, int]:
         """(scale, zero point) from the range, widened to include zero."""
-        lo = min(float(self.range[0]), 0.0)
-        hi = max(float(self.range[1]), 0.0)
+        lo = min(float(self.range[0].detach()), 0.0)
+        hi = max(float(self.range[1].detach()), 0.0)
         qmax = (1 << self.bits) - 1
         scale = (hi - lo) / qmax
         if not scale > 1e-12:          # never observed anything but zeros
@@ -127,5 +127,6 @@ class ActQuantizer(nn.Module):
         return fake_quantize_activation(x, scale, zp, self.bits)
 
     def extra_repr(self):
-        return (f"bits={self.bits}, range=[{float(self.range[0]):.4g}, {float(self.range[1]):.4g}]"
+        lo, hi = (float(v) for v in self.range.detach())
+        return (f"bits={self.bits}, range=[{lo:.4g}, {hi:.4g}]"
                 + (", learned" if self.learn_range else ""))
