@@ -91,7 +91,7 @@ def _search(args):
     from .datasets import mnist_loaders
     from .lenet5_experiment import write_search
     from .models import lenet5
-    from .search import search
+    from .search import Candidate, search
     from .training import random_shift
     train, val, test = mnist_loaders()
     model = lenet5()
@@ -102,9 +102,13 @@ def _search(args):
         model.fit(train, epochs=args.epochs, val_loader=val, lr=2e-3, schedule="cosine", augment=random_shift(2, 25),
                   monitor="accuracy", restore_best=True, progress=not args.quiet)
     model.eval()
+    # start from the seed's Ultra recipe (9 of 16 conv2d_1 and 64 of 84 linear_0 channels removed,
+    # 4-bit weights, 4-bit input) and let evolution move away from it
+    ultra = Candidate({"conv2d_0": (0.0, 4, "per_channel", 8), "conv2d_1": (9 / 16, 4, "per_tensor", 8),
+                       "linear_0": (64 / 84, 4, "per_tensor", 8), "linear_1": (0.0, 4, "per_tensor", 8)}, 4)
     final = search(model, train, val, (1, 1, 28, 28), max_model_bytes=args.max_model_bytes, board=args.board,
                    population=args.population, generations=args.generations, final_epochs=args.final_epochs,
-                   finalists=args.finalists, augment=random_shift(1, 25), progress=not args.quiet)
+                   finalists=args.finalists, seeds=[ultra], augment=random_shift(1, 25), progress=not args.quiet)
     write_search(final, test, args.out)
     return 0 if final else 1
 

@@ -156,3 +156,15 @@ def random_data(shape, n, gen):
     x = torch.randn((n,) + tuple(shape[1:]), generator=gen)
     return x + 1.5 * torch.randn((n, shape[1]) + (1,) * (len(shape) - 2), generator=gen)
 
+
+
+@pytest.fixture(scope="session")
+def oversized_model(tmp_path_factory):
+    """A .dmc whose 8-bit weights (50 KB) and 1.2 KB input cannot fit an Uno: for budget errors."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
+    cfg = {"quantize": {"scheme": "static", "bitwidth": 8}}
+    qm = dmc.convert(dmc.compress(model, cfg, (1, 1, 28, 28), calibration_data=torch.rand(64, 1, 28, 28)))
+    path = tmp_path_factory.mktemp("oversized") / "oversized.dmc"
+    qm.save(path)
+    return path

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import dmc
+from dmc.budget import budget
 
 REPO = Path(__file__).resolve().parents[3]
 MNIST_DIR = REPO / "examples" / "MnistLeNet5"
@@ -136,7 +137,8 @@ def test_build_hook_generates_skips_and_regenerates(tmp_path):
     header = gen / "net.h"
     assert header.exists() and (gen / "net.cpp").exists()
     assert not list((proj / "src").glob("net.*")), "the hook wrote into the source tree"
-    assert "LENET" not in header.read_text() and "#define NET_ARENA_BYTES 588u" in header.read_text()
+    arena = budget(dmc.load(MNIST_DIR / "lenet5_tiny.dmc"))["arena_bytes"]
+    assert "LENET" not in header.read_text() and f"#define NET_ARENA_BYTES {arena}u" in header.read_text()
     mtime = header.stat().st_mtime_ns
 
     rc, out = build(proj)                     # unchanged: no regeneration
@@ -148,10 +150,11 @@ def test_build_hook_generates_skips_and_regenerates(tmp_path):
     rc, out = build(proj)
     assert rc == 0, out
     assert "[dmc] generated net.h / net.cpp" in out
-    assert "#define NET_ARENA_BYTES 1960u" in header.read_text()
+    arena = budget(dmc.load(MNIST_DIR / "lenet5_ultra.dmc"))["arena_bytes"]
+    assert f"#define NET_ARENA_BYTES {arena}u" in header.read_text()
 
 
-def test_build_hook_fails_clearly(tmp_path):
+def test_build_hook_fails_clearly(tmp_path, oversized_model):
     proj = hook_project(tmp_path, model_rel="models/missing.dmc")
     rc, out = build(proj)
     assert rc != 0 and "custom_dmc_model = models/missing.dmc: no such file" in out
@@ -167,9 +170,9 @@ def test_build_hook_fails_clearly(tmp_path):
     assert rc != 0 and "checksum mismatch" in out, out[-2000:]
 
     proj = hook_project(tmp_path, board="uno")
-    shutil.copy(MNIST_DIR / "lenet5_ultra.dmc", proj / "models" / "net.dmc")
+    shutil.copy(oversized_model, proj / "models" / "net.dmc")
     rc, out = build(proj)
-    assert rc != 0 and "does not fit Arduino Uno" in out and "DOES NOT FIT uno: SRAM needs" in out, out[-2000:]
+    assert rc != 0 and "does not fit Arduino Uno" in out and "DOES NOT FIT uno: flash needs" in out, out[-2000:]
 
 
 def test_verify_sim_host_streams_and_compares(tmp_path):

@@ -127,15 +127,15 @@ def test_cli_summary_inspect_export_verify(tmp_path, capsys):
     assert model.predict(x).shape == (40, 10)
 
 
-def test_cli_errors_are_clear(tmp_path, capsys):
+def test_cli_errors_are_clear(tmp_path, capsys, oversized_model):
     bad = tmp_path / "bad.dmc"
     bad.write_bytes(ULTRA.read_bytes()[:100])
     assert cli(["summary", str(bad)]) == 2
     assert "truncated" in capsys.readouterr().err
-    # the Ultra recipe's 1960-byte arena plus the runtime's SRAM does not fit an Uno's 2 KB
-    assert cli(["inspect", str(ULTRA), "--board", "uno"]) == 1
+    assert cli(["inspect", str(oversized_model), "--board", "uno"]) == 1
     err = capsys.readouterr()
-    assert "DOES NOT FIT uno: SRAM needs" in err.out and "does not fit Arduino Uno" in err.err
+    assert "DOES NOT FIT uno: flash needs" in err.out
+    assert "does not fit Arduino Uno" in err.err
     assert cli(["inspect", str(ULTRA), "--board", "nosuchboard"]) == 2
     assert "known boards" in capsys.readouterr().err
     assert cli(["export", str(ULTRA), "--out", str(tmp_path), "--name", "class"]) == 2

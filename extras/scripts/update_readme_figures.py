@@ -1,0 +1,36 @@
+"""Copy the latest result tables into README.md, between their markers:
+
+    <!-- figures:lenet5 --> ... <!-- /figures:lenet5 -->   extras/experiments/lenet5/results/lenet5_table.md
+    <!-- figures:uno --> ... <!-- /figures:uno -->         extras/benchmarks/results/uno.md
+    <!-- figures:search --> ... <!-- /figures:search -->   extras/experiments/lenet5/results/search/search_frontier.md
+"""
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = {"lenet5": "extras/experiments/lenet5/results/lenet5_table.md",
+           "uno": "extras/benchmarks/results/uno.md",
+           "search": "extras/experiments/lenet5/results/search/search_frontier.md"}
+
+
+def main() -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    for key, rel in SOURCES.items():
+        src = ROOT / rel
+        if not src.exists():
+            print(f"skip {key}: {rel} does not exist")
+            continue
+        pattern = re.compile(rf"(<!-- figures:{key} -->\n).*?(<!-- /figures:{key} -->)", re.S)
+        if not pattern.search(text):
+            print(f"skip {key}: no markers in README.md")
+            continue
+        text = pattern.sub(lambda m: m.group(1) + src.read_text().rstrip() + "\n" + m.group(2), text)
+        print(f"updated {key} from {rel}")
+    readme.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
