@@ -144,6 +144,7 @@ def plot(rows, path: Path):
         ax.annotate(r["model"], (r["model_bytes"], r["accuracy"] * 100), textcoords="offset points",
                     xytext=(6, 4), fontsize=8)
     ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.12)
     ax.set_xlabel("model bytes (log scale)")
     ax.set_ylabel("MNIST test accuracy (%)")
     ax.set_title("LeNet-5: accuracy vs model size (deployed integer models)")
