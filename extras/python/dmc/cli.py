@@ -108,7 +108,8 @@ def _search(args):
                        "linear_0": (64 / 84, 4, "per_tensor", 8), "linear_1": (0.0, 4, "per_tensor", 8)}, 4)
     final = search(model, train, val, (1, 1, 28, 28), max_model_bytes=args.max_model_bytes, board=args.board,
                    population=args.population, generations=args.generations, final_epochs=args.final_epochs,
-                   finalists=args.finalists, seeds=[ultra], augment=random_shift(1, 25), progress=not args.quiet)
+                   finalists=args.finalists, quick_batches=args.quick_batches, seeds=[ultra],
+                   augment=random_shift(1, 25), progress=not args.quiet)
     write_search(final, test, args.out)
     return 0 if final else 1
 
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--generations", type=int, default=4)
     s.add_argument("--final-epochs", type=int, default=8, help="training epochs of each finalist")
     s.add_argument("--finalists", type=int, default=3)
+    s.add_argument("--quick-batches", type=int, default=100, help="training batches of each candidate's quick score")
     s.add_argument("--out", default="out/search", help="output folder (default: out/search)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_search)
