@@ -83,7 +83,8 @@ def lower(graph: Graph) -> tuple[list[Node], str]:
             conv.attrs["merged_pad"] = pad.path
             nodes.remove(pad)
     for n in nodes:
-        n.attrs.setdefault("act", None) if n.op in WEIGHTED + ("add",) else None
+        if n.op in WEIGHTED + ("add",):
+            n.attrs.setdefault("act", None)
     return nodes, output
 
 

@@ -313,7 +313,12 @@ class IntModel:
         out.write(f"model bytes: {self.model_bytes} B ({self.model_bytes / 1024:.2f} KB) "
                   "= packed weights + int32 biases + requantization constants\n")
         out.write(f"MACs per inference: {self.total_macs}\n")
-        out.write(f"peak live activations: {self.peak_activation_bytes()} B\n")
+        if self.scheme == STATIC:
+            from .planner import plan
+            out.write(f"activation arena: {plan(self).arena_bytes} B as deployed (conv + max pool fused, "
+                      f"in-place steps); {self.peak_activation_bytes()} B op by op\n")
+        else:
+            out.write(f"peak live activations: {self.peak_activation_bytes()} B (float32)\n")
         return out.getvalue()
 
     def summary(self) -> None:

@@ -170,12 +170,17 @@ def write_search(final, test_loader, out_dir) -> list[dict]:
                      "arena_bytes": c.arena_bytes, "search_val_accuracy": c.val_accuracy,
                      "val_accuracy": c.final_val_accuracy,
                      "test_accuracy": float((qm.predict(x_test).argmax(1) == y_test).mean()), "file": path.name})
-    lines = ["| # | model bytes | arena B | val accuracy | test accuracy | config |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['rank']} | {r['model_bytes']} | {r['arena_bytes']} | {r['val_accuracy']:.2%} | "
-                     f"{r['test_accuracy']:.2%} | {r['config']} |")
-    text = "\n".join(lines) + "\n"
+    text = frontier_markdown(rows)
     (out / "search_frontier.md").write_text(text)
     (out / "search_frontier.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(text)
     return rows
+
+
+def frontier_markdown(rows) -> str:
+    lines = ["| # | model bytes | arena B | val accuracy | test accuracy | config (per layer: channels removed, "
+             "weight bits, granularity, activation bits) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['rank']} | {r['model_bytes']} | {r['arena_bytes']} | {r['val_accuracy']:.2%} | "
+                     f"{r['test_accuracy']:.2%} | {r['config'].replace('|', ';')} |")
+    return "\n".join(lines) + "\n"

@@ -56,7 +56,7 @@ class Candidate:
     def describe(self) -> str:
         parts = [f"{k}: -{g[0]:.0%} w{g[1]} {'ch' if g[2] == 'per_channel' else 't'} a{g[3]}"
                  for k, g in self.genes.items()]
-        return f"in{self.input_bits} | " + ", ".join(parts)
+        return f"in{self.input_bits}; " + ", ".join(parts)
 
 
 def _layers(model, input_shape):
