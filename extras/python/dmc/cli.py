@@ -183,6 +183,9 @@ def main(argv=None) -> int:
     except DMCError as e:
         print(f"dmc {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:          # unreadable inputs, unwritable output folders
+        print(f"dmc {args.command}: error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
