@@ -7,7 +7,6 @@ interpreter. The same logic serves every target: the simulated boards run as a c
 whose stdin/stdout is the UART; a real board is reached over test_port with pyserial.
 """
 import os
-import subprocess
 import sys
 
 import click
@@ -74,10 +73,8 @@ class CustomTestRunner(TestRunnerBase):
 
     def report_avr_budget(self, elf, report, np):
         """Flash and SRAM of the whole sketch, with the measured stack high-water mark."""
-        out = subprocess.run(["avr-size", "-A", "-d", elf], capture_output=True, text=True).stdout
-        sec = {p[0]: int(p[1]) for p in (line.split() for line in out.splitlines()) if len(p) >= 2 and p[1].isdigit()}
-        flash = sec.get(".text", 0) + sec.get(".data", 0)
-        static = sec.get(".data", 0) + sec.get(".bss", 0) + sec.get(".noinit", 0)
+        from dmc.deployment import avr_sizes
+        flash, static = avr_sizes(elf)
         free, total = report.stack or (0, 0)
         used = total - free if total else None
         click.echo("sketch: flash %d of 32256 B; SRAM: %d B static, %s B including the stack peak (of 2048)"

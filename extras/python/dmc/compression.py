@@ -194,9 +194,6 @@ class CompressedModel(TrainableMixin, nn.Module):
         if seen == 0:
             raise DataError("calibration_data yielded no batches")
 
-    def layer_table(self) -> list[dict]:
-        return [{"name": n.name, "op": n.op, "path": n.path, "shape": n.shape, **n.attrs} for n in self.nodes]
-
 
 def _activation(y, act):
     if act == "relu":
