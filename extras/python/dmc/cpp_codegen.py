@@ -93,7 +93,7 @@ class _Emitter:
 
     def weights(self, op):
         n = op["name"]
-        c = _cname(op["attrs"].get("alias") or n)
+        c = op["attrs"]["alias"]
         w = self.m.arrays
         self.data.append(c_array("uint8_t", f"w_{c}", w[f"{n}.weight"], hex_bytes=True))
         self.data.append(c_array("int32_t", f"b_{c}", self.folded_bias(op), per_line=8))
@@ -113,10 +113,12 @@ class _Emitter:
                                f"can reach {bound}, beyond int32; lower the layer's bit widths")
         return b
 
-    def step(self, st):
+    def step(self, index: int, st):
         op, a = st.op, st.op["attrs"]
         where = f"op '{op['name']}' ({op['op']})"
-        c = _cname(a.get("alias") or op["name"])
+        # weighted layers are named by their unique alias; other steps by position (op names may
+        # differ only in characters C++ identifiers cannot hold)
+        c = a.get("alias") or f"step{index}"
         ins = st.inputs
         ib, iz, iq = self.tq(ins[0])
         ob, oz, _ = self.tq(st.output)
@@ -181,17 +183,13 @@ class _Emitter:
             raise CodegenError(f"{where}: no kernel for {st.kernel}")
 
 
-def _cname(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "op"
-
-
 def generate(model: IntModel, name: str) -> dict[str, str]:
     """Return {"NAME.h": text, "NAME.cpp": text} for ``model``."""
     check_identifier(name)
     p = plan(model)
     e = _Emitter(model, name, p)
-    for st in p.steps:
-        e.step(st)
+    for i, st in enumerate(p.steps):
+        e.step(i, st)
     up = name.upper()
     cls = name[0].upper() + name[1:] + "Model"
     digest = hashlib.sha256(dumps(model)).hexdigest()[:16]
