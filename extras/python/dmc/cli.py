@@ -89,7 +89,7 @@ def _search(args):
     import torch
 
     from .datasets import mnist_loaders
-    from .lenet5_experiment import write_search
+    from .lenet5_experiment import train_baseline, write_search
     from .models import lenet5
     from .search import Candidate, search
     from .training import random_shift
@@ -99,8 +99,7 @@ def _search(args):
         model.load_state_dict(torch.load(args.weights, weights_only=True))
     else:
         print(f"no --weights: training a LeNet-5 baseline for {args.epochs} epochs first")
-        model.fit(train, epochs=args.epochs, val_loader=val, lr=2e-3, schedule="cosine", augment=random_shift(2, 25),
-                  monitor="accuracy", restore_best=True, progress=not args.quiet)
+        train_baseline(model, train, val, args.epochs, progress=not args.quiet)
     model.eval()
     # start from the seed's Ultra recipe (9 of 16 conv2d_1 and 64 of 84 linear_0 channels removed,
     # 4-bit weights, 4-bit input) and let evolution move away from it

@@ -30,6 +30,13 @@ RECIPES = {"ultra": ("DMC Ultra", LENET5_ULTRA), "tiny": ("DMC Tiny", LENET5_TIN
 FLOAT_BYTES = 4
 
 
+def train_baseline(model, train, val, epochs: int, seed: int = 25, progress: bool = True) -> list[dict]:
+    """The baseline recipe: Adam at 2e-3 with cosine decay, random shifts of up to 2 pixels,
+    and the weights of the best validation epoch kept."""
+    return model.fit(train, epochs=epochs, val_loader=val, lr=2e-3, schedule="cosine", augment=random_shift(2, seed),
+                     monitor="accuracy", restore_best=True, progress=progress)
+
+
 def run(out_dir="out", epochs: int = 30, qat_epochs: int = 30, recipes=("ultra", "tiny"), seed: int = 25,
         measure: bool = True, stream: int = 200, progress: bool = True, baseline_state=None) -> list[dict]:
     t0 = time.time()
@@ -51,8 +58,7 @@ def run(out_dir="out", epochs: int = 30, qat_epochs: int = 30, recipes=("ultra",
         print(f"== baseline LeNet-5 ({weighted} weights and biases + {n_params - weighted} BatchNorm parameters): "
               f"{epochs} epochs, cosine learning rate, random shifts, "
               f"best epoch chosen on {len(val.dataset)} validation images")
-        model.fit(train, epochs=epochs, val_loader=val, lr=2e-3, schedule="cosine", augment=random_shift(2, seed),
-                  monitor="accuracy", restore_best=True, progress=progress)
+        train_baseline(model, train, val, epochs, seed, progress)
         torch.save(model.state_dict(), out / "lenet5_baseline.pt")
     model.eval()
     with torch.no_grad():
