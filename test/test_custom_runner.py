@@ -26,8 +26,8 @@ class CustomTestRunner(TestRunnerBase):
         import numpy as np
 
         import dmc
-        from dmc.device import DeviceSession, ProcessTransport, SerialTransport
-        from dmc.verify import load_npz, verify_device
+        from dmc.deploy.device import DeviceSession, ProcessTransport, SerialTransport
+        from dmc.deploy.verify import load_npz, verify_device
 
         env_name = self.test_suite.env_name
         build_dir = os.path.join(self.project_config.get("platformio", "build_dir"), env_name)
@@ -73,7 +73,7 @@ class CustomTestRunner(TestRunnerBase):
 
     def report_avr_budget(self, elf, report, np):
         """Flash and SRAM of the whole sketch, with the measured stack high-water mark."""
-        from dmc.deployment import avr_sizes
+        from dmc.deploy.measure import avr_sizes
         flash, static = avr_sizes(elf)
         free, total = report.stack or (0, 0)
         used = total - free if total else None

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 import dmc
-from dmc.models import sine_regressor
+from dmc.zoo import sine_regressor
 
 
 def main():

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "extras" / "python"))
 
 import dmc  # noqa: E402
-from dmc.deployment import measure_uno  # noqa: E402
+from dmc.deploy.measure import measure_uno  # noqa: E402
 
 MODELS = [("LeNet-5 Tiny", ROOT / "examples/MnistLeNet5/lenet5_tiny.dmc", "mnist"),
           ("LeNet-5 Ultra", ROOT / "examples/MnistLeNet5/lenet5_ultra.dmc", "mnist"),
@@ -28,7 +28,7 @@ MODELS = [("LeNet-5 Tiny", ROOT / "examples/MnistLeNet5/lenet5_tiny.dmc", "mnist
 
 
 def main() -> int:
-    from dmc.datasets import mnist_arrays
+    from dmc.data import mnist_arrays
     *_, x_test, y_test = mnist_arrays()
     rows = []
     for title, path, kind in MODELS:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-sys.path.insert(0, str(ROOT / "extras" / "python"))
+sys.path[:0] = [str(ROOT / "extras" / "python"), str(HERE)]
 os.environ.setdefault("PLATFORMIO_CORE_DIR", str(ROOT / ".pio-core"))
 
-from dmc.lenet5_experiment import run  # noqa: E402
+from study import run  # noqa: E402
 
 
 def main():

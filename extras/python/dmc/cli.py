@@ -8,15 +8,15 @@ from .errors import DMCError
 
 
 def _summary(args):
-    from .artifact import load
+    from .core.intmodel import load
     load(args.model).summary()
     return 0
 
 
 def _inspect(args):
-    from .artifact import load
-    from .boards import get_board
-    from .budget import budget_text
+    from .core.intmodel import load
+    from .deploy.boards import get_board
+    from .deploy.budget import budget_text
     model = load(args.model)
     board = get_board(args.board) if args.board else None
     text, fits = budget_text(model, board)
@@ -28,9 +28,9 @@ def _inspect(args):
 
 
 def _export(args):
-    from .artifact import load
-    from .budget import budget
-    from .cpp_codegen import codegen
+    from .core.intmodel import load
+    from .deploy.budget import budget
+    from .deploy.codegen import codegen
     model = load(args.model)
     paths = codegen(model, args.out, args.name)
     b = budget(model)
@@ -40,8 +40,8 @@ def _export(args):
 
 
 def _verify(args):
-    from .artifact import load
-    from .verify import load_npz, verify_device, verify_host
+    from .core.intmodel import load
+    from .deploy.verify import load_npz, verify_device, verify_host
     model = load(args.model)
     codes, labels = load_npz(args.data, model)
     if args.limit:
@@ -55,10 +55,10 @@ def _verify(args):
     else:
         import tempfile
 
-        from .device import DeviceSession, ProcessTransport, SerialTransport
+        from .deploy.device import DeviceSession, ProcessTransport, SerialTransport
         with tempfile.TemporaryDirectory(prefix="dmc-sim-") as tmp:
             if args.sim:
-                from .firmware import build_sim_firmware
+                from .deploy.firmware import build_sim_firmware
                 print(f"building the serial-runner firmware for the simulated {args.sim} (PlatformIO)...")
                 transport = ProcessTransport([str(build_sim_firmware(args.model, args.sim, tmp))])
             else:
@@ -74,8 +74,25 @@ def _verify(args):
     return 0 if not report.mismatches else 1
 
 
+def experiment(name: str):
+    """Import the study ``extras/experiments/<name>/study.py`` of a repository checkout. Studies are
+    not part of the installed package: they live with the repository, next to their results."""
+    import importlib.util
+    from pathlib import Path
+    here = Path(__file__).resolve()
+    for root in (here.parents[2] / "experiments", Path.cwd() / "extras" / "experiments"):
+        path = root / name / "study.py"
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location(f"dmc_study_{name}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise DMCError(f"the '{name}' study is not installed with the package: run this command from a checkout of the "
+                   "DeepMicroCompression repository (it reads extras/experiments/)")
+
+
 def _demo(args):
-    from .lenet5_experiment import run
+    run = experiment("lenet5").run
     rows = run(args.out, epochs=args.epochs, qat_epochs=args.qat_epochs, recipes=args.recipe,
                measure=not args.no_sim, stream=args.stream, progress=not args.quiet)
     print(f"plot: {args.out}/accuracy_vs_bytes.png; table: {args.out}/lenet5_table.md")
@@ -88,11 +105,10 @@ def _demo(args):
 def _search(args):
     import torch
 
-    from .datasets import mnist_loaders
-    from .lenet5_experiment import train_baseline, write_search
-    from .models import lenet5
-    from .search import Candidate, search
-    from .training import random_shift
+    from .compression.search import Candidate, search, write_search
+    from .compression.training import random_shift
+    from .data import mnist_loaders
+    from .zoo.lenet import lenet5, train_baseline
     train, val, test = mnist_loaders()
     model = lenet5()
     if args.weights:

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 import dmc
 from conftest import mlp, residual_net, static_config
-from dmc import artifact
-from dmc.artifact import dumps, loads
+from dmc.core import artifact
+from dmc.core.artifact import dumps
+from dmc.core.intmodel import loads
 
 PREFIX = struct.Struct("<4sHHII")
 

@@ -9,8 +9,8 @@ import torch.nn as nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmc.compression import fold_batchnorm, lower
-from dmc.graph import trace
+from dmc.compression.compressed_model import fold_batchnorm, lower
+from dmc.compression.graph import trace
 
 
 def random_bn(bn, gen):

@@ -7,7 +7,7 @@ import torch.nn as nn
 
 import dmc
 from conftest import residual_net, seq_cnn, static_config
-from dmc.config import Granularity, QuantizationScheme, parse_config
+from dmc.compression.config import Granularity, QuantizationScheme, parse_config
 
 SHAPE = (1, 3, 8, 8)
 CAL = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(0))

@@ -1,4 +1,4 @@
-"""Integer requantization (dmc.fixedpoint) against exact rational arithmetic."""
+"""Integer requantization (dmc.core.fixedpoint) against exact rational arithmetic."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dmc
-from dmc.fixedpoint import (MAX_SHIFT, MIN_SHIFT, quantize_multiplier, quantize_multipliers, requantize,
+from dmc.core.fixedpoint import (MAX_SHIFT, MIN_SHIFT, quantize_multiplier, quantize_multipliers, requantize,
                             shared_shift_multipliers)
 
 INT32 = st.integers(-(2 ** 31), 2 ** 31 - 1)

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 import dmc
 from conftest import QUANT_MODELS as MODELS
 from conftest import random_data, static_config
-from dmc.fixedpoint import quantize_multiplier, requantize, shared_shift_multipliers
-from dmc.intmodel import IntModel
-from dmc.ste import quantize_activation
+from dmc.core.fixedpoint import quantize_multiplier, requantize, shared_shift_multipliers
+from dmc.core.intmodel import IntModel
+from dmc.compression.ste import quantize_activation
 
 
 QUANT = [(8, "per_tensor", 8), (4, "per_channel", 8), (2, "per_channel", 8),

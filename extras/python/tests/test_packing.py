@@ -1,4 +1,4 @@
-"""Bit packing (dmc.packing): the contract shared with the C++ runtime."""
+"""Bit packing (dmc.core.packing): the contract shared with the C++ runtime."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dmc
-from dmc.packing import pack, packed_size, unpack, value_range
+from dmc.core.packing import pack, packed_size, unpack, value_range
 
 BITS = (8, 4, 2)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import dmc
-from dmc.budget import budget
+from dmc.deploy.budget import budget
 
 REPO = Path(__file__).resolve().parents[3]
 MNIST_DIR = REPO / "examples" / "MnistLeNet5"

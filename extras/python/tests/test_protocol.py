@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import dmc
-from dmc.device import DeviceSession, ProcessTransport, SerialTransport
-from dmc.protocol import (ERROR, HELLO, INFER, INFO, SYNC, VERSION, FrameReader, Link, ProtocolError, crc16,
+from dmc.deploy.device import DeviceSession, ProcessTransport, SerialTransport
+from dmc.deploy.protocol import (ERROR, HELLO, INFER, INFO, SYNC, VERSION, FrameReader, Link, ProtocolError, crc16,
                           encode)
 
 REPO = Path(__file__).resolve().parents[3]
@@ -81,7 +81,7 @@ def test_link_retries_after_device_errors_and_gives_up_clearly():
 @pytest.fixture(scope="module")
 def host_runner(tmp_path_factory):
     pytest.importorskip("platformio")
-    from dmc.firmware import build_sim_firmware
+    from dmc.deploy.firmware import build_sim_firmware
     os.environ.setdefault("PLATFORMIO_CORE_DIR", str(REPO / ".pio-core"))
     return build_sim_firmware(TINY, "host", tmp_path_factory.mktemp("fw"))
 

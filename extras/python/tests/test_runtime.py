@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import dmc
-from dmc.cpp_codegen import CodegenError, generate
-from dmc.packing import pack
-from dmc.planner import PlanError, plan
-from dmc.runtime import HostBuild, cross_build, runtime_dir, soft_float_symbols
+from dmc.deploy.codegen import CodegenError, generate
+from dmc.core.packing import pack
+from dmc.core.planner import PlanError, plan
+from dmc.deploy.host_build import HostBuild, cross_build, runtime_dir, soft_float_symbols
 from model_zoo import random_cnn, random_mlp
 
 REPO = Path(__file__).resolve().parents[3]
@@ -34,7 +34,7 @@ def assert_same(name, expected, got, limit=20):
 
 @pytest.fixture(scope="module")
 def mnist_test():
-    from dmc.datasets import mnist_arrays
+    from dmc.data import mnist_arrays
     *_, x, y = mnist_arrays()
     return x, y
 

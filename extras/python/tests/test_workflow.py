@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import dmc
 from dmc.cli import main as cli
-from dmc.datasets import load_mnist, read_idx
+from dmc.data import load_mnist, read_idx
 
 REPO = Path(__file__).resolve().parents[3]
 ULTRA = REPO / "examples" / "MnistLeNet5" / "lenet5_ultra.dmc"
@@ -146,7 +146,7 @@ def test_cli_errors_are_clear(tmp_path, capsys, oversized_model):
 
 
 def test_search_respects_the_budget_and_returns_a_frontier():
-    from dmc.search import search
+    from dmc.compression.search import search
     torch.manual_seed(0)
     model = dmc.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 4 * 4, 3)).eval()
     g = torch.Generator().manual_seed(0)
@@ -170,7 +170,8 @@ def test_search_respects_the_budget_and_returns_a_frontier():
 def test_lenet5_experiment_smoke(tmp_path, monkeypatch):
     """The demo's pipeline end to end, shortened: train, compress, convert, build for the
     simulated Uno, stream images through it, write the table, CSV and plot."""
-    from dmc.lenet5_experiment import run
+    from dmc.cli import experiment
+    run = experiment("lenet5").run
     monkeypatch.setenv("PLATFORMIO_CORE_DIR", str(REPO / ".pio-core"))
     rows = run(tmp_path, epochs=1, qat_epochs=1, recipes=("tiny",), stream=5, progress=False)
     base, tiny = rows

@@ -1,0 +1,151 @@
+"""The compression config: the seed's dict shape, validated up front with errors that list the
+valid keys and layer names.
+
+    {"prune_channel": {"sparsity": {"conv2d_1": 9, "linear_0": 0.75}, "metric": "l2"},
+     "quantize": {"scheme": "static", "bitwidth": 4, "granularity": "per_tensor",
+                  "activation_bitwidth": 8, "input_bitwidth": 8, "activation_range": "ema",
+                  "layers": {"conv2d_0": {"bitwidth": 8, "granularity": "per_channel",
+                                          "activation_bitwidth": 4}}}}
+
+Layers are named by module path or by the seed's alias (``conv2d_0``, ``linear_1``: the n-th
+Conv2d / Linear in execution order). Sparsity per layer: a float is the fraction of output
+channels removed, an int the number removed.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from ..errors import ConfigError
+
+
+class QuantizationScheme(str, Enum):
+    STATIC = "static"     # integer-only: int weights, int activations, integer requantization
+    DYNAMIC = "dynamic"   # weights only: int weights, float activations (labelled as such)
+
+
+class Granularity(str, Enum):
+    PER_TENSOR = "per_tensor"
+    PER_CHANNEL = "per_channel"
+
+
+WEIGHT_BITS = (8, 4, 2)
+ACTIVATION_BITS = (8, 4)
+TOP_KEYS = ("prune_channel", "quantize")
+PRUNE_KEYS = ("sparsity", "metric")
+QUANT_KEYS = ("scheme", "bitwidth", "granularity", "activation_bitwidth", "input_bitwidth", "activation_range",
+              "layers")
+ACTIVATION_RANGES = ("ema", "learned")
+LAYER_KEYS = ("bitwidth", "granularity", "activation_bitwidth")
+
+
+@dataclass(frozen=True)
+class LayerQuant:
+    weight_bits: int = 8
+    granularity: Granularity = Granularity.PER_TENSOR
+    activation_bits: int = 8
+
+
+@dataclass
+class Config:
+    sparsity: dict = field(default_factory=dict)
+    metric: str = "l2"
+    scheme: QuantizationScheme | None = None
+    default: LayerQuant = LayerQuant()
+    layers: dict = field(default_factory=dict)       # layer name -> LayerQuant
+    input_bits: int = 8
+    activation_range: str = "ema"      # how QAT moves activation ranges: moving average or learned
+
+    def layer(self, names: tuple[str, ...]) -> LayerQuant:
+        """Quantization of the layer known by any of ``names`` (path, alias)."""
+        for n in names:
+            if n in self.layers:
+                return self.layers[n]
+        return self.default
+
+
+def _enum(cls, value, where):
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        key = value.strip().lower().replace("-", "_")
+        for member in cls:
+            if member.value == key:
+                return member
+    raise ConfigError(f"{where}: {value!r} is not one of {[m.value for m in cls]}")
+
+
+def _keys(d, allowed, where):
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where} must be a dict, got {type(d).__name__}")
+    for k in d:
+        if k not in allowed:
+            hint = difflib.get_close_matches(str(k), allowed, n=1)
+            raise ConfigError(f"{where}: unknown key '{k}'"
+                              + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                              + f"; valid keys: {list(allowed)}")
+
+
+def _bits(value, allowed, where):
+    if isinstance(value, bool) or value not in allowed:
+        raise ConfigError(f"{where}: {value!r} bits is not supported; use one of {list(allowed)}")
+    return int(value)
+
+
+def parse_config(cfg: dict | None, layer_names) -> Config:
+    """Validate ``cfg`` against the model's layer names (an iterable of accepted names)."""
+    cfg = {} if cfg is None else cfg
+    _keys(cfg, TOP_KEYS, "config")
+    valid = sorted(set(layer_names), key=str)
+    out = Config()
+    prune = cfg.get("prune_channel") or {}
+    _keys(prune, PRUNE_KEYS, "config['prune_channel']")
+    sparsity = prune.get("sparsity", {})
+    if not isinstance(sparsity, dict):
+        raise ConfigError("config['prune_channel']['sparsity'] must be a dict of layer name -> amount")
+    for name in sparsity:
+        _check_layer(name, valid, "config['prune_channel']['sparsity']")
+    out.sparsity = dict(sparsity)
+    out.metric = str(prune.get("metric", "l2")).lower()
+    if out.metric not in ("l1", "l2"):
+        raise ConfigError(f"config['prune_channel']['metric']: {out.metric!r} is not one of ['l1', 'l2']")
+
+    q = cfg.get("quantize")
+    if q is None:
+        return out
+    _keys(q, QUANT_KEYS, "config['quantize']")
+    where = "config['quantize']"
+    out.scheme = _enum(QuantizationScheme, q.get("scheme", "static"), f"{where}['scheme']")
+    act_bits = _bits(q.get("activation_bitwidth", 8), ACTIVATION_BITS, f"{where}['activation_bitwidth']")
+    out.default = LayerQuant(
+        weight_bits=_bits(q.get("bitwidth", 8), WEIGHT_BITS, f"{where}['bitwidth']"),
+        granularity=_enum(Granularity, q.get("granularity", "per_tensor"), f"{where}['granularity']"),
+        activation_bits=act_bits)
+    out.input_bits = _bits(q.get("input_bitwidth", act_bits), ACTIVATION_BITS, f"{where}['input_bitwidth']")
+    out.activation_range = q.get("activation_range", "ema")
+    if out.activation_range not in ACTIVATION_RANGES:
+        raise ConfigError(f"{where}['activation_range']: {out.activation_range!r} is not one of {list(ACTIVATION_RANGES)}")
+    layers = q.get("layers", {})
+    if not isinstance(layers, dict):
+        raise ConfigError(f"{where}['layers'] must be a dict of layer name -> settings")
+    for name, lq in layers.items():
+        _check_layer(name, valid, f"{where}['layers']")
+        w = f"{where}['layers']['{name}']"
+        _keys(lq, LAYER_KEYS, w)
+        base = out.default
+        out.layers[name] = replace(
+            base,
+            weight_bits=_bits(lq.get("bitwidth", base.weight_bits), WEIGHT_BITS, f"{w}['bitwidth']"),
+            granularity=_enum(Granularity, lq.get("granularity", base.granularity), f"{w}['granularity']"),
+            activation_bits=_bits(lq.get("activation_bitwidth", base.activation_bits), ACTIVATION_BITS,
+                                  f"{w}['activation_bitwidth']"))
+    return out
+
+
+def _check_layer(name, valid, where):
+    if name not in valid:
+        hint = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+        raise ConfigError(f"{where}: unknown layer '{name}'"
+                          + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                          + f"; valid layer names: {valid}")

@@ -1,0 +1,59 @@
+"""The budget report of a deployable model: flash, SRAM and MACs per kernel, and whether the
+whole thing fits a board."""
+from __future__ import annotations
+
+import io
+
+from ..core.intmodel import IntModel
+from ..core.planner import plan
+from .boards import Board
+
+
+def budget(model: IntModel) -> dict:
+    p = plan(model)
+    rows = []
+    for st in p.steps:
+        ops = [st.op] + ([st.fused] if st.fused else [])
+        a = st.op["attrs"]
+        rows.append({"layer": a.get("alias") or st.op["name"],
+                     "kernel": st.kernel + (" + max_pool2d" if st.fused else "") + (" (in place)" if st.inplace else ""),
+                     "output": "x".join(map(str, model.tensors[st.output]["shape"])),
+                     "flash": sum(model.op_bytes(o) for o in ops),
+                     "sram": model.tensor_bytes(st.output),
+                     "offset": p.offset(st.output),
+                     "macs": sum(model.macs(o) for o in ops)})
+    return {"rows": rows, "arena_bytes": p.arena_bytes, "model_bytes": model.model_bytes,
+            "macs": model.total_macs, "input_offset": p.offset(model.input_name)}
+
+
+def budget_text(model: IntModel, board: Board | None = None) -> tuple[str, bool]:
+    """(report, fits) for ``model`` on ``board`` (fits is True without a board)."""
+    b = budget(model)
+    out = io.StringIO()
+    cols = ["layer", "kernel", "output", "flash", "sram", "offset", "macs"]
+    heads = {"flash": "flash B", "sram": "out B", "offset": "arena @", "macs": "MACs"}
+    w = {c: max(len(heads.get(c, c)), *(len(str(r[c])) for r in b["rows"])) for c in cols}
+    line = "  ".join(heads.get(c, c).ljust(w[c]) if c in ("layer", "kernel") else heads.get(c, c).rjust(w[c]) for c in cols)
+    out.write(line + "\n" + "-" * len(line) + "\n")
+    for r in b["rows"]:
+        out.write("  ".join(str(r[c]).ljust(w[c]) if c in ("layer", "kernel") else str(r[c]).rjust(w[c]) for c in cols) + "\n")
+    out.write("-" * len(line) + "\n")
+    out.write(f"model constants (flash): {b['model_bytes']} B; arena (SRAM): {b['arena_bytes']} B "
+              f"(input at offset {b['input_offset']}); {b['macs']} MACs per inference\n")
+    fits = True
+    if board is not None:
+        need_flash = b["model_bytes"] + board.overhead_flash
+        need_sram = b["arena_bytes"] + board.overhead_sram
+        out.write(f"{board.name}: flash {need_flash} of {board.flash} B, SRAM {need_sram} of {board.sram} B "
+                  f"(estimated runtime overhead: {board.overhead_flash} B flash, {board.overhead_sram} B SRAM)\n")
+        problems = []
+        if need_flash > board.flash:
+            problems.append(f"flash needs {need_flash} B > {board.flash} B")
+        if need_sram > board.sram:
+            problems.append(f"SRAM needs {need_sram} B > {board.sram} B")
+        if problems:
+            fits = False
+            out.write(f"DOES NOT FIT {board.key}: " + "; ".join(problems) + "\n")
+        else:
+            out.write(f"fits {board.key}\n")
+    return out.getvalue(), fits

@@ -1,0 +1,295 @@
+"""Code generation: IntModel -> ``NAME.h`` / ``NAME.cpp`` for the C++ runtime in src/.
+
+The generated code holds the packed weights and every constant in flash (``DMC_FLASH``), one
+static arena planned by :mod:`dmc.planner`, and a ``NAME_predict()`` that calls one
+template-specialized kernel per step with its arguments in flash. Output is deterministic:
+the same artifact always gives the same bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import keyword
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..core.artifact import dumps
+from ..core.intmodel import IntModel
+from ..core.planner import Plan, plan
+from ..errors import DMCError
+from ..version import __version__
+
+CPP_KEYWORDS = frozenset("""alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t
+char32_t class compl const constexpr const_cast continue decltype default delete do double dynamic_cast else enum
+explicit export extern false float for friend goto if inline int long mutable namespace new noexcept not not_eq
+nullptr operator or or_eq private protected public register reinterpret_cast return short signed sizeof static
+static_assert static_cast struct switch template this thread_local throw true try typedef typeid typename union
+unsigned using virtual void volatile wchar_t while xor xor_eq main setup loop""".split())
+
+
+class CodegenError(DMCError):
+    pass
+
+
+def check_identifier(name: str) -> str:
+    """A model name must be a C identifier that clashes with nothing.
+
+    >>> check_identifier("lenet")
+    'lenet'
+    >>> check_identifier("class")
+    Traceback (most recent call last):
+    ...
+    dmc.cpp_codegen.CodegenError: model name 'class' is a C++ keyword or a reserved Arduino name
+    """
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name or ""):
+        raise CodegenError(f"model name {name!r} must be a C identifier: a letter, then letters, digits or '_'")
+    if name in CPP_KEYWORDS or keyword.iskeyword(name):
+        raise CodegenError(f"model name '{name}' is a C++ keyword or a reserved Arduino name")
+    if name.lower().startswith("dmc"):
+        raise CodegenError(f"model name '{name}' may not start with 'dmc' (reserved for the runtime)")
+    return name
+
+
+def c_array(ctype: str, name: str, values, per_line: int = 16, hex_bytes: bool = False) -> str:
+    """A flash array definition.
+
+    >>> print(c_array("uint8_t", "w", [1, 255], hex_bytes=True))
+    const uint8_t w[2] DMC_FLASH = {
+      0x01, 0xff,
+    };
+    """
+    vals = [f"0x{int(v):02x}" if hex_bytes else str(int(v)) for v in np.asarray(values).ravel()]
+    lines = [", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line)]
+    return f"const {ctype} {name}[{len(vals)}] DMC_FLASH = {{\n" + "\n".join("  " + ln for ln in lines) + "\n};"
+
+
+def _u8(v, what, where):
+    v = int(v)
+    if not 0 <= v <= 255:
+        raise CodegenError(f"{where}: {what} = {v} exceeds the runtime's 8-bit field (0..255)")
+    return v
+
+
+def _u16(v, what, where):
+    v = int(v)
+    if not 0 <= v <= 65535:
+        raise CodegenError(f"{where}: {what} = {v} exceeds the runtime's 16-bit field (0..65535)")
+    return v
+
+
+class _Emitter:
+    def __init__(self, model: IntModel, name: str, p: Plan):
+        self.m, self.name, self.p = model, name, p
+        self.data: list[str] = []
+        self.calls: list[str] = []
+
+    def buf(self, tensor):
+        return f"{self.name}_arena + {self.p.offset(tensor)}"
+
+    def tq(self, tensor):
+        t = self.m.tensors[tensor]
+        return t["bits"], t["zero_point"], (1 << t["bits"]) - 1
+
+    def weights(self, op):
+        n = op["name"]
+        c = op["attrs"]["alias"]
+        w = self.m.arrays
+        self.data.append(c_array("uint8_t", f"w_{c}", w[f"{n}.weight"], hex_bytes=True))
+        self.data.append(c_array("int32_t", f"b_{c}", self.folded_bias(op), per_line=8))
+        self.data.append(c_array("int16_t", f"m_{c}", w[f"{n}.multiplier"], per_line=12))
+        self.data.append(c_array("uint8_t", f"s_{c}", w[f"{n}.shift"]))
+        return f"w_{c}, b_{c}, m_{c}, s_{c}", int(w[f"{n}.multiplier"].size > 1)
+
+    def folded_bias(self, op) -> np.ndarray:
+        """bias - zin * sum(w) per output channel: the kernels then accumulate sum(in * w)
+        (see src/dmc/kernels/conv2d.h). Same integers; checked to stay within int32."""
+        _, zin, qmax_in = self.tq(op["inputs"][0])
+        w = self.m.weight(op).astype(np.int64).reshape(op["attrs"]["weight_shape"][0], -1)
+        b = self.m.arrays[f"{op['name']}.bias"].astype(np.int64) - zin * w.sum(1)
+        bound = int((np.abs(b) + qmax_in * np.abs(w).sum(1)).max())
+        if bound > (1 << 31) - 1:
+            raise CodegenError(f"op '{op['name']}': with the zero point folded into the bias the accumulator "
+                               f"can reach {bound}, beyond int32; lower the layer's bit widths")
+        return b
+
+    def step(self, index: int, st):
+        op, a = st.op, st.op["attrs"]
+        where = f"op '{op['name']}' ({op['op']})"
+        # weighted layers are named by their unique alias; other steps by position (op names may
+        # differ only in characters C++ identifiers cannot hold)
+        c = a.get("alias") or f"step{index}"
+        ins = st.inputs
+        ib, iz, iq = self.tq(ins[0])
+        ob, oz, _ = self.tq(st.output)
+        desc = f"{a.get('alias', op['name'])}: {op['op']}"
+        if st.kernel in ("conv2d", "depthwise_conv2d"):
+            ptrs, per_ch = self.weights(op)
+            oc, _, kh, kw = a["weight_shape"]
+            cin, h, w = self.m.tensors[ins[0]]["shape"]
+            _, oh, ow = self.m.tensors[st.output]["shape"]
+            pk = ps = 1
+            if st.fused:
+                pk, ps = st.fused["attrs"]["kernel"][0], st.fused["attrs"]["stride"][0]
+                desc += f" + fused max pool {pk}x{pk}/{ps}"
+            t, _, l, _ = a["padding"]
+            fields = [ptrs, *(_u16(v, "size", where) for v in (cin, h, w, oc, oh, ow)),
+                      *(_u8(v, "kernel/stride/dilation/padding", where) for v in
+                        (kh, kw, *a["stride"], *a["dilation"], t, l, pk, ps)),
+                      iz, oz, *a["clamp"], per_ch]
+            self.data.append(f"const dmc::Conv2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
+                              f"{self.buf(st.output)}, &a_{c});  // {desc}")
+        elif st.kernel == "linear":
+            ptrs, per_ch = self.weights(op)
+            out_f, in_f = a["weight_shape"]
+            fields = [ptrs, _u16(in_f, "in_features", where), _u16(out_f, "out_features", where),
+                      iz, oz, *a["clamp"], per_ch]
+            self.data.append(f"const dmc::LinearArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::linear<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
+                              f"{self.buf(st.output)}, &a_{c});  // {desc}")
+        elif st.kernel in ("max_pool2d", "avg_pool2d", "global_avg_pool"):
+            ch, h, w = self.m.tensors[ins[0]]["shape"]
+            _, oh, ow = self.m.tensors[st.output]["shape"]
+            if st.kernel == "global_avg_pool":
+                window = [0] * 6                      # the whole plane; unused by the kernel
+            else:
+                window = [_u8(v, "kernel/stride/padding", where)
+                          for v in (*a["kernel"], *a["stride"], *a["padding"])]
+            fields = [*(_u16(v, "size", where) for v in (ch, h, w, oh, ow)), *window,
+                      iz, iq, a.get("multiplier", 0), a.get("shift", 0)]
+            self.data.append(f"const dmc::Pool2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::{st.kernel}<{ib}>({self.buf(ins[0])}, {self.buf(st.output)}, &a_{c});  // {desc}")
+        elif st.kernel == "add":
+            bb, bz, _ = self.tq(ins[1])
+            size = int(np.prod(self.m.tensors[st.output]["shape"]))
+            ma, mb = a["multipliers"]
+            fields = [size, ma, mb, _u8(a["shift"], "shift", where), iz, bz, oz, *a["clamp"]]
+            self.data.append(f"const dmc::AddArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::add<{ib}, {bb}, {ob}>({self.buf(ins[0])}, {self.buf(ins[1])}, "
+                              f"{self.buf(st.output)}, &a_{c});  // {desc}{' (in place)' if st.inplace else ''}")
+        elif st.kernel == "clamp":
+            size = int(np.prod(self.m.tensors[st.output]["shape"]))
+            lo, hi = a["clamp"]
+            self.calls.append(f"  dmc::clamp<{ib}>({self.buf(ins[0])}, {self.buf(st.output)}, {size}, {lo}, {hi});"
+                              f"  // {desc}{' (in place)' if st.inplace else ''}")
+        elif st.kernel == "pad":
+            ch, h, w = self.m.tensors[ins[0]]["shape"]
+            fields = [*(_u16(v, "size", where) for v in (ch, h, w)),
+                      *(_u8(v, "padding", where) for v in a["padding"]), a["value"]]
+            self.data.append(f"const dmc::PadArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::pad<{ib}>({self.buf(ins[0])}, {self.buf(st.output)}, &a_{c});  // {desc}")
+        else:  # pragma: no cover
+            raise CodegenError(f"{where}: no kernel for {st.kernel}")
+
+
+def generate(model: IntModel, name: str) -> dict[str, str]:
+    """Return {"NAME.h": text, "NAME.cpp": text} for ``model``."""
+    check_identifier(name)
+    p = plan(model)
+    e = _Emitter(model, name, p)
+    for i, st in enumerate(p.steps):
+        e.step(i, st)
+    up = name.upper()
+    cls = name[0].upper() + name[1:] + "Model"
+    digest = hashlib.sha256(dumps(model)).hexdigest()[:16]
+    inq, outq = model.input_quant, model.output_quant
+    n_in, n_out = int(np.prod(model.input_shape)), int(np.prod(model.output_shape))
+    max_elems = max(int(np.prod(t["shape"])) for t in model.tensors.values())
+    for what, t in (("input", model.input_name), ("output", model.output)):
+        if model.tensor_bytes(t) > 65535:
+            raise CodegenError(f"the model's {what} takes {model.tensor_bytes(t)} bytes; the runtime and its "
+                               "serial protocol address at most 65535")
+    head = (f"// Generated by dmc {__version__} from a .dmc model (sha256 {digest}). Do not edit: re-export.\n"
+            f"// {len(p.steps)} kernels, {model.model_bytes} model bytes in flash, {p.arena_bytes} arena bytes "
+            f"of SRAM, {model.total_macs} MACs per inference.\n")
+    h = f"""{head}#ifndef {up}_MODEL_H
+#define {up}_MODEL_H
+
+#include <DeepMicroCompression.h>
+
+#define {up}_ARENA_BYTES {p.arena_bytes}u
+#define {up}_MODEL_BYTES {model.model_bytes}ul
+#define {up}_MACS {model.total_macs}ul
+#define {up}_INPUT_SIZE {n_in}u
+#define {up}_INPUT_BITS {inq['bits']}
+#define {up}_INPUT_BYTES {model.tensor_bytes(model.input_name)}u
+#define {up}_INPUT_ZERO_POINT {inq['zero_point']}
+#define {up}_INPUT_SCALE {_float(inq['scale'])}
+#define {up}_OUTPUT_SIZE {n_out}u
+#define {up}_OUTPUT_BITS {outq['bits']}
+#define {up}_OUTPUT_BYTES {model.tensor_bytes(model.output)}u
+#define {up}_OUTPUT_ZERO_POINT {outq['zero_point']}
+#define {up}_OUTPUT_SCALE {_float(outq['scale'])}
+
+extern uint8_t {name}_arena[{up}_ARENA_BYTES];
+void {name}_predict();
+
+/* The model's input and output live in {name}_arena; predict() may overwrite the input. */
+struct {cls} {{
+  static uint16_t input_size() {{ return {up}_INPUT_SIZE; }}
+  static uint16_t input_bytes() {{ return {up}_INPUT_BYTES; }}
+  static uint8_t input_bits() {{ return {up}_INPUT_BITS; }}
+  static uint16_t output_size() {{ return {up}_OUTPUT_SIZE; }}
+  static uint16_t output_bytes() {{ return {up}_OUTPUT_BYTES; }}
+  static uint8_t output_bits() {{ return {up}_OUTPUT_BITS; }}
+  static uint32_t arena_bytes() {{ return {up}_ARENA_BYTES; }}
+  static uint32_t model_bytes() {{ return {up}_MODEL_BYTES; }}
+  static uint32_t macs() {{ return {up}_MACS; }}
+  uint8_t *input() const {{ return {name}_arena + {p.offset(model.input_name)}; }}
+  const uint8_t *output() const {{ return {name}_arena + {p.offset(model.output)}; }}
+  void predict() const {{ {name}_predict(); }}
+  /* input code i (0..2^bits-1), packed as the runtime expects */
+  void set_input(dmc::index_t i, uint8_t code) const {{ dmc::set_packed_value(input(), i, code, {up}_INPUT_BITS); }}
+  /* quantizes a float with the model's input scale (links float code) */
+  void set_input_float(dmc::index_t i, float x) const {{
+    set_input(i, dmc::quantize_float(x, {up}_INPUT_SCALE, {up}_INPUT_ZERO_POINT, {(1 << inq['bits']) - 1}));
+  }}
+  uint8_t output_code(dmc::index_t i) const {{ return dmc::get_packed_value(output(), i, {up}_OUTPUT_BITS); }}
+  float output_float(dmc::index_t i) const {{
+    return dmc::dequantize(output_code(i), {up}_OUTPUT_SCALE, {up}_OUTPUT_ZERO_POINT);
+  }}
+  dmc::index_t argmax() const {{ return dmc::argmax(output(), {up}_OUTPUT_SIZE, {up}_OUTPUT_BITS); }}
+}};
+
+static const {cls} {name} = {{}};
+
+#endif  // {up}_MODEL_H
+"""
+    cpp = f"""{head}#include "{name}.h"
+
+static_assert(sizeof(dmc::index_t) >= 4 || {max_elems}ul <= 65535ul,
+              "{name}: a tensor has more elements than dmc::index_t can address");
+
+uint8_t {name}_arena[{up}_ARENA_BYTES];
+
+namespace {{
+
+{chr(10).join(e.data)}
+
+}}  // namespace
+
+void {name}_predict() {{
+{chr(10).join(e.calls)}
+}}
+"""
+    return {f"{name}.h": h, f"{name}.cpp": cpp}
+
+
+def _float(v: float) -> str:
+    """A float literal that round-trips the float32 value."""
+    return f"{float(np.float32(v)):.9g}f"
+
+
+def codegen(model: IntModel, out_dir, name: str) -> list[Path]:
+    """Write ``NAME.h`` and ``NAME.cpp`` into ``out_dir``; files whose content is unchanged are
+    not rewritten (so build systems do not recompile them). Returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fname, text in generate(model, name).items():
+        path = out / fname
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        paths.append(path)
+    return paths
