@@ -120,3 +120,23 @@ def test_the_check_sees_an_upward_import(tmp_path):
     f = PACKAGE / "core" / "intmodel.py"
     found = {t for _, t in _imports(f)}
     assert ("core", "artifact") in found and ("errors",) in found
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_import_resolves(path):
+    """Lazy imports inside functions are only run when called: check that each names a real
+    module (or a name defined in one), so a moved module cannot leave a dead import behind."""
+    import importlib
+    bad = []
+    for line, target in _imports(path):
+        dotted = ".".join(("dmc",) + target)
+        try:
+            importlib.import_module(dotted)
+        except ModuleNotFoundError:
+            parent, _, name = dotted.rpartition(".")
+            try:
+                if not hasattr(importlib.import_module(parent), name):
+                    bad.append(f"line {line}: {dotted}")
+            except ModuleNotFoundError:
+                bad.append(f"line {line}: {dotted}")
+    assert not bad, f"{path.relative_to(PACKAGE)} imports what does not exist:\n" + "\n".join(bad)

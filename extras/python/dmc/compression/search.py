@@ -184,7 +184,6 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
 def write_search(final, test_loader, out_dir) -> list[dict]:
     """Report the search frontier: each finalist's integer model is saved and its test accuracy
     measured once (reported, never used to choose)."""
-    from .compression.conversion import convert
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     x_test, y_test = test_loader.dataset.tensors[0].numpy(), test_loader.dataset.tensors[1].numpy()
