@@ -30,21 +30,21 @@ EXAMPLES = {
 }
 
 
-def expected_sources() -> dict[Path, str]:
+def expected_sources(root: Path = ROOT) -> dict[Path, str]:
     """Every committed model source file -> the text the committed `.dmc` generates."""
     out = {}
     for sketch, (model, name) in EXAMPLES.items():
-        folder = ROOT / "examples" / sketch
+        folder = root / "examples" / sketch
         for fname, text in generate(load(folder / model), name).items():
             out[folder / fname] = text
     return out
 
 
-def differences() -> list[str]:
+def differences(root: Path = ROOT) -> list[str]:
     """A short report per committed source that is missing or differs from its `.dmc`."""
     report = []
-    for path, text in expected_sources().items():
-        rel = path.relative_to(ROOT)
+    for path, text in expected_sources(root).items():
+        rel = path.relative_to(root)
         if not path.exists():
             report.append(f"{rel}: missing")
             continue
