@@ -181,7 +181,7 @@ int main(int argc, char **argv) {
     }
     if (avr->cycle > limit) {
       fflush(stdout);
-      fprintf(stderr, "dmc_simavr: time limit of %.0f simulated seconds reached\n", limit_s);
+      fprintf(stderr, "dmc_simavr: time limit of %g simulated seconds reached\n", limit_s);
       return 124;
     }
   }

@@ -49,11 +49,11 @@ def packed(tmp_path_factory):
     with tarfile.open(tarball) as t:
         names = t.getnames()
         t.extractall(lib, filter="data")
-    return names, lib
+    return names, lib, tarball
 
 
 def test_pack_holds_what_users_need_and_no_dev_files(packed):
-    names, _ = packed
+    names, _, _ = packed
     need = ["library.json", "library.properties", "LICENSE", "README.md", "src/DeepMicroCompression.h",
             "src/DMCSerialRunner.h", "src/dmc/kernels/conv2d.h", "examples/MnistLeNet5/MnistLeNet5.ino",
             "examples/MnistLeNet5/lenet5_tiny.dmc", "examples/MnistLeNet5/lenet.h", "examples/MnistLeNet5/lenet.cpp",
@@ -91,7 +91,7 @@ def arduino_builder(sketch_dir: Path, libraries: Path, build: Path) -> tuple[int
 @pytest.mark.parametrize("sketch", ["MnistLeNet5", "SineRegressor", "SineLedPwm"])
 def test_examples_build_as_installed_with_the_arduino_ide_builder(packed, tmp_path, sketch):
     """A clean sketchbook holding only the packed library: open the example, compile, no dmc command."""
-    _, lib = packed
+    _, lib, _ = packed
     libs = tmp_path / "sketchbook" / "libraries"
     libs.mkdir(parents=True)
     shutil.copytree(lib, libs / "DeepMicroCompression")
@@ -103,6 +103,55 @@ def test_examples_build_as_installed_with_the_arduino_ide_builder(packed, tmp_pa
     ram = int(re.search(r"Global variables use (\d+) bytes", out).group(1))
     print(f"{sketch} (Arduino IDE builder, Uno): flash {flash} B, static SRAM {ram} B")
     assert flash <= 32256 and ram <= 2048
+
+
+PACKED_SKETCH = """#include <Arduino.h>
+#include <DeepMicroCompression.h>
+#include "net.h"
+void setup() {
+  Serial.begin(115200);
+  for (uint16_t code = 0; code < 256; code += 17) {
+    net.set_input(0, (uint8_t)code);
+    net.predict();
+    Serial.print(code);
+    Serial.print(' ');
+    Serial.println((int)net.output_code(0));
+  }
+  Serial.println("done");
+  Serial.flush();
+}
+void loop() {}
+"""
+
+
+@pytest.mark.skipif(not shutil.which("simavr"), reason="simavr not installed")
+def test_packed_archive_installs_into_a_new_project_and_builds_with_the_hook(packed, tmp_path):
+    """A user's project outside the repository: lib_deps = file://<the pio pkg pack archive>, a model
+    in custom_dmc_model, the simulated Uno; its outputs equal the interpreter's."""
+    _, _, tarball = packed
+    proj = tmp_path / "user project"
+    (proj / "src").mkdir(parents=True)
+    (proj / "models").mkdir()
+    model_path = REPO / "examples" / "SineLedPwm" / "sine.dmc"
+    shutil.copy(model_path, proj / "models" / "net.dmc")
+    (proj / "src" / "main.cpp").write_text(PACKED_SKETCH)
+    (proj / "platformio.ini").write_text(
+        f"[env:uno_sim]\nplatform = symlink://{PLATFORMS / 'dmcsimavr'}\nboard = uno_sim\nframework = arduino\n"
+        f"lib_deps = file://{tarball}\ncustom_dmc_model = models/net.dmc\ncustom_dmc_name = net\n"
+        f"custom_dmc_board = uno\n")
+    rc, out = build(proj)
+    assert rc == 0, out[-3000:]
+    installed = proj / ".pio" / "libdeps" / "uno_sim" / "DeepMicroCompression"
+    assert (installed / "library.json").is_file(), "the archive was not installed into the project"
+    assert "[dmc] generated net.h / net.cpp from models/net.dmc" in out and "fits" in out, out[-3000:]
+    text = subprocess.run([str(proj / ".pio" / "build" / "uno_sim" / "program"), "-t", "1"], stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=60).stdout.decode()
+    assert "done" in text, text
+    got = {int(a): int(b) for a, b in (line.split() for line in text.splitlines() if len(line.split()) == 2)}
+    codes = np.arange(0, 256, 17)
+    want = dict(zip(codes.tolist(), dmc.load(model_path).predict(codes[:, None]).reshape(-1).tolist()))
+    bad = {c: (got.get(c), want[c]) for c in want if got.get(c) != want[c]}
+    assert not bad, f"device != interpreter (code: (device, interpreter)): {bad}"
 
 
 # -- the build hook, on the host platform (fast g++ builds) ----------------------------------------

@@ -2,6 +2,7 @@
 platforms, so that ``dmc verify --sim uno|m4|host`` needs no hand-made project."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -55,6 +56,9 @@ def build_sim_firmware(model_path, sim: str, workdir) -> Path:
         raise FirmwareError(f"unknown simulator '{sim}'; choose one of {sorted(SIMS)}")
     platform, board = SIMS[sim]
     root = library_root()
+    if importlib.util.find_spec("platformio") is None:
+        raise FirmwareError(f"simulated boards are built with PlatformIO, which this Python ({sys.executable}) lacks: "
+                            "pip install platformio")
     proj = Path(workdir)
     (proj / "src").mkdir(parents=True, exist_ok=True)
     (proj / "src" / "main.cpp").write_text(RUNNER_SKETCH)
