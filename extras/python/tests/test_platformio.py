@@ -59,7 +59,8 @@ def test_pack_holds_what_users_need_and_no_dev_files(packed):
             "examples/MnistLeNet5/lenet5_tiny.dmc", "examples/MnistLeNet5/lenet.h", "examples/MnistLeNet5/lenet.cpp",
             "examples/SineRegressor/SineRegressor.ino", "examples/SineRegressor/sine.h",
             "examples/SineLedPwm/SineLedPwm.ino", "examples/SineLedPwm/sine.cpp",
-            "extras/platformio/dmc_build_hook.py", "extras/python/dmc/__init__.py", "extras/python/pyproject.toml"]
+            "extras/platformio/dmc_build_hook.py", "extras/python/dmc/__init__.py", "extras/python/pyproject.toml",
+            "extras/python/setup.py"]
     missing = [n for n in need if n not in names]
     assert not missing, f"missing from the package: {missing}"
     dev = [n for n in names if re.match(r"(test/|\.ci/|\.venv|extras/scripts/|extras/python/tests/|platformio\.ini$)", n)
@@ -306,6 +307,16 @@ def test_verify_sim_host_streams_and_compares(tmp_path):
     assert "20 samples, 200 output values compared bit-exactly" in r.stdout
     assert "agreement: 100.00%" in r.stdout
     assert model.output_shape == (10,)
+
+
+def test_mnist_example_builds_and_runs_on_the_host_env():
+    """The repository's [env:host] (src_dir = examples/MnistLeNet5, the hook, the Arduino-API shim)."""
+    r = pio("run", "-d", str(REPO), "-e", "host")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "MnistLeNet5/lenet.cpp, examples/MnistLeNet5/lenet.h: replaced by the model of custom_dmc_model" in r.stdout
+    out = subprocess.run([str(REPO / ".pio" / "build" / "host" / "program")], stdin=subprocess.DEVNULL,
+                         capture_output=True, timeout=60).stdout
+    assert b"MnistLeNet5: built-in digit classified as 7 (expected 7)" in out, out[:300]
 
 
 @pytest.mark.skipif(not shutil.which("simavr"), reason="simavr not installed")
