@@ -75,7 +75,8 @@ def fresh_venv(where: Path, install_target) -> Path:
     (building from the source folder sees this environment's setuptools, at build time only)."""
     run([sys.executable, "-m", "venv", "--without-pip", where], cwd=where.parent)
     python = where / "bin" / "python"
-    site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=where).stdout.strip())
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(run([python, "-c", purelib], cwd=where).stdout.strip())
     (site / "numpy-tqdm.pth").write_text(f"{link_packages(where / 'numpy-tqdm', 'numpy', 'tqdm')}\n")
     build_tools = link_packages(where.parent / "build-tools", "setuptools", "_distutils_hack")
     run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index",

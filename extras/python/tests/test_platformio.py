@@ -350,15 +350,20 @@ def test_sensor_example_reads_a0_predicts_and_drives_the_led():
     scale, zero = model.output_quant["scale"], model.output_quant["zero_point"]
     line = re.compile(r"x=(-?[\d.]+) y=(-?[\d.]+) duty=(\d+) predict_us=(\d+)")
     for millivolts in (0, 1250, 2500, 3750, 5000):
-        out = subprocess.run([str(sketch / ".pio" / "build" / "uno_sim" / "program"), "-a", str(millivolts), "-t", "0.25"],
-                             stdin=subprocess.DEVNULL, capture_output=True, timeout=60).stdout.decode()
+        program = sketch / ".pio" / "build" / "uno_sim" / "program"
+        out = subprocess.run([str(program), "-a", str(millivolts), "-t", "0.25"], stdin=subprocess.DEVNULL,
+                             capture_output=True, timeout=60).stdout.decode()
         rows = [m.groups() for m in map(line.match, out.splitlines()) if m]
         assert len(rows) >= 2, out
         x, y, duty, us = float(rows[-1][0]), float(rows[-1][1]), int(rows[-1][2]), int(rows[-1][3])
         raw = millivolts * 1023 // 5000                # the ADC's reading at 5 V reference
         assert abs(x - raw * 2 * np.pi / 1023) < 1e-3, (millivolts, x)
         code = int(model.predict(np.array([[x]], np.float32))[0, 0])
-        assert abs(y - (code - zero) * scale) < 1e-3, f"{millivolts} mV: device y={y}, interpreter {(code - zero) * scale:.4f}"
-        assert duty == min(255, max(0, int((y + 1) * 127.5 + 0.5))) or abs(duty - (y + 1) * 127.5) < 1.5
+        # the sketch's float32 arithmetic: y = (code - zero) * scale, duty = (int)((y + 1) * 127.5 + 0.5)
+        want = np.float32(code - zero) * np.float32(scale)
+        f32 = np.float32
+        want_duty = min(255, max(0, int(f32(f32(want + f32(1)) * f32(127.5)) + f32(0.5))))
+        assert abs(y - want) < 1e-3, f"{millivolts} mV: device y={y}, interpreter {want:.4f}"
+        assert duty == want_duty, f"{millivolts} mV: device duty {duty}, expected {want_duty}"
         assert 0 < us < 100000
         print(f"SineLedPwm, A0 at {millivolts} mV: x={x:.3f} y={y:.3f} duty={duty}, predict() {us} us")

@@ -98,7 +98,7 @@ def test_write_prints_a_line():
 def test_training_in_a_log_prints_one_line_per_epoch(capsys):
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
-    batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,))) for _ in range(20)]
+    batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,))) for _ in range(6)]
     history = dmc.fit(model, batches, epochs=3, val_loader=batches[:2], progress=True)
     out, err = capsys.readouterr()      # pytest's capture is not a terminal, like a CI log
     assert "\r" not in out + err

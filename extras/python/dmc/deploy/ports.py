@@ -75,7 +75,8 @@ def ports_table(ports: list[Port]) -> str:
     rows += [("* " if p.likely_board else "  ", p.device, p.vid_pid, p.maker or "-", p.description) for p in ports]
     widths = [max(len(r[i]) for r in rows) for i in range(1, 4)]
     lines = [r[0] + "  ".join(c.ljust(w) for c, w in zip(r[1:4], widths)) + "  " + r[4] for r in rows]
-    return "\n".join(line.rstrip() for line in lines) + "\n* a likely board (its USB vendor ID is a board maker's or a USB-serial chip's)\n"
+    legend = "* a likely board (its USB vendor ID is a board maker's or a USB-serial chip's)"
+    return "\n".join([line.rstrip() for line in lines] + [legend]) + "\n"
 
 
 def resolve_port(spec: str) -> str:
