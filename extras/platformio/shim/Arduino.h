@@ -13,6 +13,11 @@ void loop();
 uint32_t micros();
 uint32_t millis();
 
+/* Constants in flash are memory-mapped on these targets (as on the ARM Arduino cores), so
+ * sketches written for the Uno's PROGMEM compile unchanged. */
+#define PROGMEM
+#define pgm_read_byte(p) (*(const uint8_t *)(p))
+
 class DmcShimSerial {
  public:
   void begin(unsigned long baud);
@@ -20,7 +25,12 @@ class DmcShimSerial {
   int read();
   size_t write(uint8_t b);
   size_t print(const char *s);
-  size_t println(const char *s);
+  size_t print(char c);
+  size_t print(int v);
+  size_t print(unsigned int v);
+  size_t print(long v);
+  size_t print(unsigned long v);
+  size_t println(const char *s = "");
   void flush();
 };
 

@@ -62,7 +62,11 @@ def _verify(args):
                 print(f"building the serial-runner firmware for the simulated {args.sim} (PlatformIO)...")
                 transport = ProcessTransport([str(build_sim_firmware(args.model, args.sim, tmp))])
             else:
-                transport = SerialTransport(args.port, args.baud)
+                from .deploy.ports import resolve_port
+                port = resolve_port(args.port)
+                if port != args.port:
+                    print(f"--port auto: using {port}")
+                transport = SerialTransport(port, args.baud)
             session = DeviceSession(model, transport)
             try:
                 print(f"device: '{session.info.name}', {session.info.arena_bytes} B arena, "
@@ -72,6 +76,12 @@ def _verify(args):
                 session.close()
     print(report.text())
     return 0 if not report.mismatches else 1
+
+
+def _ports(args):
+    from .deploy.ports import list_ports, ports_table
+    print(ports_table(list_ports()), end="")
+    return 0
 
 
 def experiment(name: str):
@@ -154,13 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="path to a .dmc file")
     s.add_argument("--data", required=True, help="npz with 'x' (float inputs or integer codes) and optional 'y'")
     s.add_argument("--host", action="store_true", help="build with the host C++ compiler and run locally")
-    s.add_argument("--port", help="a board running the serial runner (e.g. the MnistLeNet5 example), e.g. /dev/ttyACM0")
+    s.add_argument("--port", help="a board running the serial runner (e.g. the MnistLeNet5 example), e.g. "
+                   "/dev/ttyACM0, or 'auto' for the one port that looks like a board (see dmc ports)")
     s.add_argument("--baud", type=int, default=115200, help="baud rate for --port (default: 115200)")
     s.add_argument("--sim", choices=["uno", "m4", "host"],
                    help="build the serial runner with PlatformIO and run it on a simulated board")
     s.add_argument("--limit", type=int, help="use only the first N samples")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_verify)
+
+    s = sub.add_parser("ports", help="list serial ports (device, VID:PID, description) and mark likely boards")
+    s.set_defaults(func=_ports)
 
     d = sub.add_parser("demo", help="the one-command demo: train a short LeNet-5, compress it (Ultra and Tiny), "
                        "build it for the simulated Uno, stream test images through it, print the table and plot")

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ..deploy.boards import get_board
 from ..deploy.budget import budget
 from ..errors import ConfigError, DMCError, QuantizationError
+from ..progress import progress as progress_bar
+from ..progress import write as progress_write
 from .compressed_model import compress
 from .conversion import convert
 from .graph import trace
@@ -145,7 +146,7 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
     pop = [s if isinstance(s, Candidate) else Candidate(dict(s)) for s in seeds]
     while len(pop) < population:
         pop.append(Candidate(_random_genes(layers, rng), rng.choice(ACT_BITS)))
-    bar = tqdm(total=population * generations, desc="search", unit="candidate", disable=not progress)
+    bar = progress_bar(total=population * generations, desc="search", unit="candidate", enabled=progress)
     for gen in range(generations):
         for c in pop:
             evaluate(c, quick_epochs, quick_batches)
@@ -153,7 +154,7 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
         ok = sorted((c for c in pop if c.feasible and c.val_accuracy is not None),
                     key=lambda c: (-c.val_accuracy, c.model_bytes))
         if progress and ok:
-            tqdm.write(f"generation {gen + 1}: best val {ok[0].val_accuracy:.4f} at {ok[0].model_bytes} B "
+            progress_write(f"generation {gen + 1}: best val {ok[0].val_accuracy:.4f} at {ok[0].model_bytes} B "
                        f"({ok[0].describe()}); {len(ok)}/{len(pop)} within budget")
         parents = ok[:max(2, population // 3)] or [Candidate(_random_genes(layers, rng)) for _ in range(2)]
         children = []

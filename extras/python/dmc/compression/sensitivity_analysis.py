@@ -10,9 +10,9 @@ import copy
 from dataclasses import dataclass, field
 
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..progress import progress as progress_bar
 from .graph import trace
 from .pruning import channel_groups, prune
 
@@ -84,7 +84,7 @@ def sensitivity(model: nn.Module, eval_fn, input_shape, sparsities=DEFAULT_SPARS
         if not 0.0 < s < 1.0:
             raise ConfigError(f"sensitivity: sparsity {s} must be in (0, 1)")
     result = SensitivityResult(float(eval_fn(copy.deepcopy(model).eval())), tuple(sparsities))
-    bar = tqdm(total=len(names) * len(sparsities), desc="sensitivity", disable=not progress)
+    bar = progress_bar(total=len(names) * len(sparsities), desc="sensitivity", unit="pruned model", enabled=progress)
     for alias, g in names.items():
         result.channels[alias] = g.channels
         row = []

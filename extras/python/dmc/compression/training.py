@@ -1,5 +1,6 @@
-"""Training helpers shared by dmc.Sequential and CompressedModel: ``fit`` with a tqdm progress
-bar and early stopping on a validation loader (never on test data), and ``evaluate``."""
+"""Training helpers shared by dmc.Sequential and CompressedModel: ``fit`` (progress bar on a
+terminal, a line per epoch in logs; early stopping on a validation loader, never on test data)
+and ``evaluate``."""
 from __future__ import annotations
 
 import copy
@@ -7,9 +8,10 @@ import math
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from ..errors import DataError
+from ..progress import progress as progress_bar
+from ..progress import write as progress_write
 
 
 def batches(data):
@@ -97,8 +99,8 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
     for epoch in range(1, epochs + 1):
         model.train()
         seen, loss_sum = 0, 0.0
-        bar = tqdm(_pairs(train_loader, "fit"), total=_len(train_loader), desc=f"epoch {epoch}/{epochs}",
-                   disable=not progress, leave=False, unit="batch")
+        bar = progress_bar(_pairs(train_loader, "fit"), total=_len(train_loader), desc=f"epoch {epoch}/{epochs}",
+                           enabled=progress, leave=False, unit="batch")
         for x, y in bar:
             x, y = x.to(device), y.to(device)
             if augment is not None:
@@ -133,7 +135,7 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
                 stale += 1
         history.append(row)
         if progress:
-            tqdm.write("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            progress_write("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         if patience is not None and stale >= patience:
             break
     if best_state is not None and restore_best:

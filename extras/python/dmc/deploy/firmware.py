@@ -2,6 +2,7 @@
 platforms, so that ``dmc verify --sim uno|m4|host`` needs no hand-made project."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -34,10 +35,18 @@ class FirmwareError(DMCError):
 
 
 def library_root() -> Path:
-    root = Path(__file__).resolve().parents[4]
-    if not (root / "library.json").is_file():
-        raise FirmwareError(f"the DeepMicroCompression library folder was not found above {Path(__file__).parent}")
-    return root
+    """The DeepMicroCompression library folder (library.json, src/, extras/platformio/):
+    $DMC_LIBRARY_DIR, else the checkout the package runs from. An installed wheel carries the
+    runtime but not the PlatformIO platforms that the simulated boards need."""
+    env = os.environ.get("DMC_LIBRARY_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[4])
+    for root in candidates:
+        if (root / "library.json").is_file() and (root / "extras" / "platformio" / "platforms").is_dir():
+            return root
+    raise FirmwareError("simulated boards need the DeepMicroCompression library folder (its PlatformIO platforms "
+                        "are not part of the installed package): set DMC_LIBRARY_DIR to a checkout or to the "
+                        f"unpacked `pio pkg pack` archive (looked in {', '.join(map(str, candidates))})")
 
 
 def build_sim_firmware(model_path, sim: str, workdir) -> Path:
@@ -47,6 +56,9 @@ def build_sim_firmware(model_path, sim: str, workdir) -> Path:
         raise FirmwareError(f"unknown simulator '{sim}'; choose one of {sorted(SIMS)}")
     platform, board = SIMS[sim]
     root = library_root()
+    if importlib.util.find_spec("platformio") is None:
+        raise FirmwareError(f"simulated boards are built with PlatformIO, which this Python ({sys.executable}) lacks: "
+                            "pip install platformio")
     proj = Path(workdir)
     (proj / "src").mkdir(parents=True, exist_ok=True)
     (proj / "src" / "main.cpp").write_text(RUNNER_SKETCH)

@@ -23,11 +23,13 @@ class BuildError(DMCError):
 
 
 def runtime_dir() -> Path:
-    """The folder holding DeepMicroCompression.h: $DMC_RUNTIME_DIR, else the library's src/
-    (the package lives in extras/python/dmc of the library)."""
+    """The folder holding DeepMicroCompression.h: $DMC_RUNTIME_DIR, else the copy an installed
+    package carries (dmc/runtime, put there by the wheel build), else the library's src/ when the
+    package runs from extras/python of a checkout."""
     env = os.environ.get("DMC_RUNTIME_DIR")
+    here = Path(__file__).resolve()
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[4] / "src")
+    candidates += [here.parents[1] / "runtime", here.parents[4] / "src"]
     for c in candidates:
         if (c / "DeepMicroCompression.h").is_file():
             return c

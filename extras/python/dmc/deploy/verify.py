@@ -7,10 +7,10 @@ import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..core.intmodel import IntModel
 from ..errors import DataError
+from ..progress import progress as progress_bar
 
 
 def load_npz(path, model: IntModel):
@@ -84,7 +84,7 @@ class Report:
 def compare(model: IntModel, run, codes, labels=None, chunk: int = 500, progress: bool = True) -> Report:
     """Run ``run(codes_chunk) -> output codes`` over ``codes`` and compare with the interpreter."""
     r = Report(labelled=labels is not None)
-    bar = tqdm(total=len(codes), desc="verify", unit="sample", disable=not progress)
+    bar = progress_bar(total=len(codes), desc="verify", unit="sample", enabled=progress)
     for start in range(0, len(codes), chunk):
         c = codes[start:start + chunk]
         expected = model.predict(c)
