@@ -186,18 +186,18 @@ def validate(m) -> None:
             raise ArtifactError(f"{where}: unknown op '{kind}'")
         inputs = _need(op, "inputs", list, where)
         attrs = _need(op, "attrs", dict, where)
-        if "alias" in attrs or kind in WEIGHTED_OPS:
-            alias = _need(attrs, "alias", str, where)
-            if not _ALIAS.fullmatch(alias) or _POSITIONAL.fullmatch(alias) or alias in aliases:
-                raise ArtifactError(f"{where}: alias {alias!r} must be a unique identifier (letters, digits, '_') "
-                                    "other than step<N>")
-            aliases.add(alias)
         want = {"input": 0, "add": 2}.get(kind, 1)
         if len(inputs) != want or any(not isinstance(x, str) or x not in seen for x in inputs):
             raise ArtifactError(f"{where}: inputs {inputs} must be {want} earlier tensors")
         if name in seen or name not in m.tensors:
             raise ArtifactError(f"{where}: output tensor is duplicated or has no tensor entry")
         seen.add(name)
+        if "alias" in attrs or kind in WEIGHTED_OPS:
+            alias = _need(attrs, "alias", str, where)
+            if not _ALIAS.fullmatch(alias) or _POSITIONAL.fullmatch(alias) or alias in aliases:
+                raise ArtifactError(f"{where}: alias {alias!r} must be a unique identifier (letters, digits, '_') "
+                                    "other than step<N>")
+            aliases.add(alias)
         if kind in WEIGHTED_OPS:
             _check_weighted(m, op, attrs, where, static)
         _check_semantics(m, op, attrs, where, static)
