@@ -132,10 +132,11 @@ def run_target(name: str, exe: Path | None, seconds: float, runs: int | None, ex
     cmd += extra
     print(f"\n== {name}: {' '.join(cmd)}", flush=True)
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace")
+    log_path = work / "last_run.log"            # written as the target runs: tail it to follow
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.run(cmd, cwd=work, stdout=log_file, stderr=subprocess.STDOUT)
     elapsed = time.monotonic() - t0
-    log = proc.stdout + proc.stderr
-    (work / "last_run.log").write_text(log)
+    log = log_path.read_text(errors="replace")
     new = sorted(p.name for p in work.iterdir() if p.name.startswith(_CRASH_PREFIXES) and p.name not in before)
     result = {"target": name, "engine": "atheris" if kind == "python" else "libFuzzer", "seconds": round(elapsed, 1),
               **parse_log(log), "crashes": [str(work / n) for n in new], "exit_code": proc.returncode}
