@@ -122,7 +122,7 @@ class _Emitter:
         ins = st.inputs
         ib, iz, iq = self.tq(ins[0])
         ob, oz, _ = self.tq(st.output)
-        desc = f"{a.get('alias', op['name'])}: {op['op']}"
+        desc = f"{_comment(a.get('alias', op['name']))}: {op['op']}"
         if st.kernel in ("conv2d", "depthwise_conv2d"):
             ptrs, per_ch = self.weights(op)
             oc, _, kh, kw = a["weight_shape"]
@@ -274,6 +274,12 @@ void {name}_predict() {{
 }}
 """
     return {f"{name}.h": h, f"{name}.cpp": cpp}
+
+
+def _comment(text: str) -> str:
+    """``text`` safe inside a ``//`` comment: op names come from the model file, and a newline
+    or a trailing backslash there would end the comment early or swallow the next line of code."""
+    return re.sub(r"[^A-Za-z0-9_.:+()\[\] -]", "_", text)
 
 
 def _float(v: float) -> str:
