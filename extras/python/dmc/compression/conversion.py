@@ -12,6 +12,7 @@ import torch
 from ..core.fixedpoint import quantize_multiplier, quantize_multipliers, shared_shift_multipliers
 from ..core.intmodel import DYNAMIC, STATIC, IntModel
 from ..core.packing import pack
+from ..core.schema import HARD_OFFSET_MAX
 from ..errors import QuantizationError
 from ..version import __version__
 from .compressed_model import OWN_QPARAMS, WEIGHTED, CompressedModel
@@ -77,6 +78,13 @@ def convert(cm: CompressedModel) -> IntModel:
             attrs["act"] = n.attrs["act"]
             if static:
                 attrs["clamp"] = clamp_for(n.name, n.attrs["act"])
+        elif n.op == "shift":
+            attrs["groups"] = [int(g) for g in n.attrs["groups"]]
+        elif n.op in ("hardsigmoid", "hardswish") and static:
+            attrs.update(_hard_activation(n, qp))
+        elif n.op == "mul" and static:
+            (sx, _, _), (sg, _, _), (sy, _, _) = qp(n.inputs[0]), qp(n.inputs[1]), qp(n.name)
+            attrs.update(zip(("multiplier", "shift"), _multiplier(sx * sg / sy, n)))
         elif n.op == "pad":
             attrs["padding"] = list(n.attrs["padding"])
             if static:
@@ -99,6 +107,8 @@ def _weighted(cm, n, static, tensors, arrays, qp) -> dict:
     if n.op == "conv2d":
         attrs.update(stride=list(n.attrs["stride"]), padding=list(n.attrs["padding"]),
                      dilation=list(n.attrs["dilation"]), depthwise=bool(n.attrs["depthwise"]))
+        if n.attrs.get("groups", 1) > 1 and not n.attrs["depthwise"]:
+            attrs["groups"] = int(n.attrs["groups"])
         if n.attrs.get("merged_pad"):
             attrs["merged_pad"] = n.attrs["merged_pad"]
     if n.attrs.get("folded"):
@@ -131,3 +141,28 @@ def _weighted(cm, n, static, tensors, arrays, qp) -> dict:
     arrays[f"{n.name}.multiplier"] = m.astype(np.int16)
     arrays[f"{n.name}.shift"] = s.astype(np.uint8)
     return attrs
+
+
+def _multiplier(real: float, n) -> tuple[int, int]:
+    try:
+        return quantize_multiplier(real)
+    except QuantizationError as e:
+        raise QuantizationError(f"op '{n.name}' ({n.op}): {e}") from None
+
+
+def _hard_activation(n, qp) -> dict:
+    """Integer constants of hard-sigmoid / hard-swish (formula in :mod:`dmc.core.intmodel`):
+    the offset 3 in input steps, and the multiplier to the output scale."""
+    sx, zx, qmax_x = qp(n.inputs[0])
+    sy = qp(n.name)[0]
+    offset = int(round(3.0 / sx))
+    if not 1 <= offset <= HARD_OFFSET_MAX:
+        raise QuantizationError(f"op '{n.name}' ({n.op}): its input scale {sx:.4g} puts 3.0 at {offset} steps; "
+                                f"the integer op needs 1 to {HARD_OFFSET_MAX} (the input range is degenerate)")
+    real = sx / (6.0 * sy) if n.op == "hardsigmoid" else sx * sx / (6.0 * sy)
+    m, s = _multiplier(real, n)
+    bound = 2 * offset * (1 if n.op == "hardsigmoid" else max(zx, qmax_x - zx))
+    if bound > INT32_MAX:
+        raise QuantizationError(f"op '{n.name}' ({n.op}): the accumulator can reach {bound} > 2**31-1; "
+                                "the input range is degenerate")
+    return {"offset": offset, "multiplier": m, "shift": s, "accumulator_bound": bound}

@@ -14,6 +14,25 @@ import torch.nn.functional as F
 DIRECTIONS = ("up", "left", "down", "right")
 
 
+def shift_channels(x: torch.Tensor, groups) -> torch.Tensor:
+    """The shift of :class:`ChannelShift` on an (N, C, H, W) tensor, zero filled."""
+    parts, c = [], 0
+    for n, d in zip(groups, DIRECTIONS):
+        g = x[:, c:c + n]
+        c += n
+        if d == "up":
+            g = F.pad(g[:, :, 1:], (0, 0, 0, 1))
+        elif d == "down":
+            g = F.pad(g[:, :, :-1], (0, 0, 1, 0))
+        elif d == "left":
+            g = F.pad(g[:, :, :, 1:], (0, 1))
+        else:
+            g = F.pad(g[:, :, :, :-1], (1, 0))
+        parts.append(g)
+    parts.append(x[:, c:])
+    return torch.cat(parts, 1)
+
+
 class ChannelShift(nn.Module):
     """Shift channel groups by one pixel, filling the vacated row or column with zeros.
 
@@ -41,21 +60,7 @@ class ChannelShift(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.channels:
             raise ValueError(f"ChannelShift expects {self.channels} channels, got {x.shape[1]}")
-        parts, c = [], 0
-        for n, d in zip(self.groups, DIRECTIONS):
-            g = x[:, c:c + n]
-            c += n
-            if d == "up":
-                g = F.pad(g[:, :, 1:], (0, 0, 0, 1))
-            elif d == "down":
-                g = F.pad(g[:, :, :-1], (0, 0, 1, 0))
-            elif d == "left":
-                g = F.pad(g[:, :, :, 1:], (0, 1))
-            else:
-                g = F.pad(g[:, :, :, :-1], (1, 0))
-            parts.append(g)
-        parts.append(x[:, c:])
-        return torch.cat(parts, 1)
+        return shift_channels(x, self.groups)
 
     def keep_channels(self, keep: torch.Tensor) -> None:
         """Channel pruning: keep only the channels at indices ``keep`` (sorted), recounting groups."""
