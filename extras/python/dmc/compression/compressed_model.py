@@ -158,7 +158,7 @@ class CompressedModel(TrainableMixin, nn.Module):
             elif n.op == "flatten":
                 y = a.flatten(1)
             elif n.op == "shift":
-                y = shift_channels(a, n.attrs["groups"])   # moves codes, fills with real 0: on the grid
+                y = shift_channels(a, n.attrs["counts"])   # moves codes, fills with real 0: on the grid
             elif n.op == "hardsigmoid":
                 y = F.hardsigmoid(a)
             elif n.op == "hardswish":

@@ -79,7 +79,7 @@ def convert(cm: CompressedModel) -> IntModel:
             if static:
                 attrs["clamp"] = clamp_for(n.name, n.attrs["act"])
         elif n.op == "shift":
-            attrs["groups"] = [int(g) for g in n.attrs["groups"]]
+            attrs["counts"] = [int(g) for g in n.attrs["counts"]]
         elif n.op in ("hardsigmoid", "hardswish") and static:
             attrs.update(_hard_activation(n, qp))
         elif n.op == "mul" and static:

@@ -193,7 +193,7 @@ def _module_op(path, mod, gm, fx):
         return "conv2d", {"stride": _pair(mod.stride), "padding": (t, b, l, r),
                           "dilation": _pair(mod.dilation), "depthwise": depthwise, "groups": int(mod.groups)}
     if isinstance(mod, ChannelShift):
-        return "shift", {"groups": tuple(mod.groups)}
+        return "shift", {"counts": tuple(mod.groups)}
     if isinstance(mod, nn.Hardsigmoid):
         return "hardsigmoid", {}
     if isinstance(mod, nn.Hardswish):

@@ -335,9 +335,9 @@ def _check_semantics(m, op: dict, attrs: dict, where: str, static: bool) -> None
     elif kind == "shift":
         if len(src) != 3:
             raise ArtifactError(f"{where}: input {src} is not [C, H, W]")
-        groups = _ints(attrs, "groups", 4, 0, 65535, where)
-        if sum(groups) > src[0]:
-            raise ArtifactError(f"{where}: groups {groups} shift more than the {src[0]} channels")
+        counts = _ints(attrs, "counts", 4, 0, 65535, where)
+        if sum(counts) > src[0]:
+            raise ArtifactError(f"{where}: counts {counts} shift more than the {src[0]} channels")
         expect(src)
         same_quant(op["inputs"][0])
     elif kind in ("hardsigmoid", "hardswish"):

@@ -17,7 +17,7 @@ Per op (static scheme; ``rq(acc, m, s) = (acc*m + 2**(s-1)) >> s`` from :mod:`dm
 * add: ``y = clamp(zy + ((xa - za)*ma + (xb - zb)*mb + 2**(s-1)) >> s, lo, hi)``.
 * clamp (standalone ReLU/ReLU6): ``clamp(x, lo, hi)``. pad: pads with a stored code.
   flatten: reshapes only.
-* shift, ``groups = [nu, nl, nd, nr]``: the first nu channels move up (``y[c, i, j] =
+* shift, ``counts = [nu, nl, nd, nr]``: the first nu channels move up (``y[c, i, j] =
   x[c, i+1, j]``), the next nl left (``x[c, i, j+1]``), nd down (``x[c, i-1, j]``), nr right
   (``x[c, i, j-1]``), the rest stay; vacated positions hold ``zx``. Same scale and zero point.
 * hardsigmoid / hardswish (``relu6(x + 3) / 6``, ``x * relu6(x + 3) / 6``): with ``xi = x - zx``
@@ -244,7 +244,7 @@ class IntModel:
         fill = 0 if self.scheme == DYNAMIC else self._q(op["inputs"][0])[0]
         y = np.full_like(x, fill)
         c = 0
-        for n, d in zip(op["attrs"]["groups"], SHIFT_DIRECTIONS):
+        for n, d in zip(op["attrs"]["counts"], SHIFT_DIRECTIONS):
             src, dst = x[:, c:c + n], y[:, c:c + n]
             if d == "up":
                 dst[:, :, :-1] = src[:, :, 1:]
