@@ -12,7 +12,7 @@ import torch
 from ..core.fixedpoint import quantize_multiplier, quantize_multipliers, shared_shift_multipliers
 from ..core.intmodel import DYNAMIC, STATIC, IntModel
 from ..core.packing import pack
-from ..core.schema import HARD_OFFSET_MAX
+from ..core.schema import HARD_FRAC_BITS_MAX, HARD_OFFSET_MAX
 from ..errors import QuantizationError
 from ..version import __version__
 from .compressed_model import OWN_QPARAMS, WEIGHTED, CompressedModel
@@ -151,18 +151,23 @@ def _multiplier(real: float, n) -> tuple[int, int]:
 
 
 def _hard_activation(n, qp) -> dict:
-    """Integer constants of hard-sigmoid / hard-swish (formula in :mod:`dmc.core.intmodel`):
-    the offset 3 in input steps, and the multiplier to the output scale."""
+    """Integer constants of hard-sigmoid / hard-swish (formula in :mod:`dmc.core.intmodel`): the
+    input in steps of 2**-frac_bits, the offset 3.0 in those steps, the multiplier to the output
+    scale. frac_bits is the finest (at most 16) that keeps the accumulator within int32."""
     sx, zx, qmax_x = qp(n.inputs[0])
     sy = qp(n.name)[0]
-    offset = int(round(3.0 / sx))
-    if not 1 <= offset <= HARD_OFFSET_MAX:
-        raise QuantizationError(f"op '{n.name}' ({n.op}): its input scale {sx:.4g} puts 3.0 at {offset} steps; "
-                                f"the integer op needs 1 to {HARD_OFFSET_MAX} (the input range is degenerate)")
-    real = sx / (6.0 * sy) if n.op == "hardsigmoid" else sx * sx / (6.0 * sy)
+    xmax = 1 if n.op == "hardsigmoid" else max(zx, qmax_x - zx)
+    for frac_bits in range(HARD_FRAC_BITS_MAX, -1, -1):
+        offset = int(round(3.0 * (1 << frac_bits) / sx))
+        bound = 2 * offset * xmax
+        if offset <= HARD_OFFSET_MAX and bound <= INT32_MAX:
+            break
+    else:
+        raise QuantizationError(f"op '{n.name}' ({n.op}): its input scale {sx:.4g} puts 3.0 at {offset} steps, "
+                                "beyond what int32 arithmetic can hold (the input range is degenerate)")
+    if offset < 1:
+        raise QuantizationError(f"op '{n.name}' ({n.op}): its input scale {sx:.4g} is coarser than 6.0 "
+                                "(the input range is degenerate)")
+    real = (sx if n.op == "hardsigmoid" else sx * sx) / (6.0 * sy * (1 << frac_bits))
     m, s = _multiplier(real, n)
-    bound = 2 * offset * (1 if n.op == "hardsigmoid" else max(zx, qmax_x - zx))
-    if bound > INT32_MAX:
-        raise QuantizationError(f"op '{n.name}' ({n.op}): the accumulator can reach {bound} > 2**31-1; "
-                                "the input range is degenerate")
-    return {"offset": offset, "multiplier": m, "shift": s, "accumulator_bound": bound}
+    return {"frac_bits": frac_bits, "offset": offset, "multiplier": m, "shift": s, "accumulator_bound": bound}

@@ -84,7 +84,9 @@ class ShiftTracer(torch.fx.Tracer):
 
 
 def symbolic_trace(model: nn.Module) -> torch.fx.GraphModule:
-    """torch.fx.symbolic_trace with our modules kept whole."""
+    """torch.fx.symbolic_trace with our modules kept whole (also when the model is one of them)."""
+    if isinstance(model, ChannelShift):
+        model = nn.Sequential(model)
     graph = ShiftTracer().trace(model)
     name = model.__class__.__name__ if isinstance(model, nn.Module) else model.__name__
     return torch.fx.GraphModule(model, graph, name)

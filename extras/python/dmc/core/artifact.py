@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ArtifactError
 from .packing import packed_size
-from .schema import DYNAMIC, HARD_OFFSET_MAX, OPS, STATIC, WEIGHTED_OPS
+from .schema import DYNAMIC, HARD_FRAC_BITS_MAX, HARD_OFFSET_MAX, OPS, STATIC, WEIGHTED_OPS
 from .weights import decode_weight
 
 MAGIC = b"DMC\x00"
@@ -343,6 +343,7 @@ def _check_semantics(m, op: dict, attrs: dict, where: str, static: bool) -> None
     elif kind in ("hardsigmoid", "hardswish"):
         expect(src)
         if static:
+            _int(attrs, "frac_bits", 0, HARD_FRAC_BITS_MAX, where)
             offset = _int(attrs, "offset", 1, HARD_OFFSET_MAX, where)
             requant_ok()
             t = m.tensors[op["inputs"][0]]

@@ -20,10 +20,11 @@ Per op (static scheme; ``rq(acc, m, s) = (acc*m + 2**(s-1)) >> s`` from :mod:`dm
 * shift, ``counts = [nu, nl, nd, nr]``: the first nu channels move up (``y[c, i, j] =
   x[c, i+1, j]``), the next nl left (``x[c, i, j+1]``), nd down (``x[c, i-1, j]``), nr right
   (``x[c, i, j-1]``), the rest stay; vacated positions hold ``zx``. Same scale and zero point.
-* hardsigmoid / hardswish (``relu6(x + 3) / 6``, ``x * relu6(x + 3) / 6``): with ``xi = x - zx``
-  and ``t = clamp(xi + offset, 0, 2 * offset)`` (``offset ~ 3 / sx``), ``acc = t`` or
-  ``acc = xi * t``, then ``y = clamp(zy + rq(acc, m, s), 0, qmax)`` with ``m/2**s ~ sx / (6 sy)``
-  or ``sx**2 / (6 sy)``.
+* hardsigmoid / hardswish (``relu6(x + 3) / 6``, ``x * relu6(x + 3) / 6``): with ``xi = x - zx``,
+  ``F = frac_bits`` and ``t = clamp(xi * 2**F + offset, 0, 2 * offset)`` (``offset ~ 3 * 2**F /
+  sx``: relu6(x + 3) in steps of sx / 2**F), ``acc = t`` or ``acc = xi * t``, then
+  ``y = clamp(zy + rq(acc, m, s), 0, qmax)`` with ``m/2**s ~ sx / (6 sy 2**F)`` or
+  ``sx**2 / (6 sy 2**F)``.
 * mul (a C x H x W tensor times a C x 1 x 1 gate, squeeze-excitation):
   ``y[c, i, j] = clamp(zy + rq((x[c, i, j] - zx) * (g[c] - zg), m, s), 0, qmax)`` with
   ``m/2**s ~ sx * sg / sy``.
@@ -266,7 +267,7 @@ class IntModel:
         zx, _ = self._q(op["inputs"][0])
         zy, qmax = self._q(op["name"])
         xi = x.astype(np.int64) - zx
-        t = np.clip(xi + a["offset"], 0, 2 * a["offset"])
+        t = np.clip(xi * (1 << a["frac_bits"]) + a["offset"], 0, 2 * a["offset"])
         acc = xi * t if swish else t
         return np.clip(zy + requantize(acc, a["multiplier"], a["shift"]), 0, qmax).astype(np.int32)
 

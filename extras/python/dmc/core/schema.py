@@ -8,4 +8,5 @@ OPS = ("input", "conv2d", "linear", "maxpool2d", "avgpool2d", "gap", "add", "cla
        "shift", "hardsigmoid", "hardswish", "mul")
 WEIGHTED_OPS = ("conv2d", "linear")
 SHIFT_DIRECTIONS = ("up", "left", "down", "right")   # order of the channel groups of a shift op
-HARD_OFFSET_MAX = 1 << 24      # hard-sigmoid / hard-swish: the offset 3.0 in input steps, at most
+HARD_OFFSET_MAX = 1 << 28      # hard-sigmoid / hard-swish: the offset 3.0 in fine input steps, at most
+HARD_FRAC_BITS_MAX = 16        # ... whose steps are input steps / 2**frac_bits

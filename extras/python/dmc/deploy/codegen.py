@@ -199,7 +199,8 @@ class _Emitter:
             self.calls.append(f"  dmc::channel_shift<{ib}>({self.buf(ins[0])}, {self.buf(st.output)}, &a_{c});{note}")
         elif st.kernel in ("hard_sigmoid", "hard_swish"):
             size = int(np.prod(self.m.tensors[st.output]["shape"]))
-            fields = [size, a["offset"], a["multiplier"], _u8(a["shift"], "shift", where), iz, oz, oq]
+            fields = [size, a["offset"], a["multiplier"], _u8(a["shift"], "shift", where),
+                      _u8(a["frac_bits"], "frac_bits", where), iz, oz, oq]
             self.data.append(f"const dmc::HardActivationArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
             self.calls.append(f"  dmc::{st.kernel}<{ib}, {ob}>({self.buf(ins[0])}, {self.buf(st.output)}, &a_{c});{note}")
         else:
