@@ -94,7 +94,7 @@ def test_bad_arguments_are_named():
         edge_nano(in_channels=0)
     with pytest.raises(ConfigError, match="input_size"):
         edge_nano(input_size=4)
-    with pytest.raises(ConfigError, match="channels must be 4"):
+    with pytest.raises(ConfigError, match="channels must be 5"):
         edge_nano(channels=[8, 8])
     with pytest.raises(ConfigError, match="act"):
         edge_nano(act="gelu")

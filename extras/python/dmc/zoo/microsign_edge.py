@@ -28,7 +28,8 @@ from ..errors import ConfigError
 
 # Base widths per variant: the stem, then per stage (channels, stride, expansion, blocks).
 VARIANTS = {
-    "edge_nano": {"stem": (8, 2), "stages": [(16, 2, 1, 1), (16, 1, 2, 1), (32, 2, 2, 1)], "act": "relu"},
+    "edge_nano": {"stem": (8, 2), "stages": [(16, 2, 1, 1), (24, 1, 2, 1), (32, 2, 2, 1), (32, 1, 2, 1)],
+                  "act": "relu"},
     "edge_micro": {"stem": (16, 2), "stages": [(24, 1, 2, 1), (32, 2, 2, 2), (64, 2, 2, 2)], "act": "relu"},
     "edge_small": {"stem": (24, 1), "stages": [(32, 1, 2, 1), (64, 2, 3, 2), (128, 2, 3, 2)], "act": "hardswish"},
 }
@@ -39,6 +40,17 @@ EDGE_DEPLOY = {"quantize": {"scheme": "static", "bitwidth": 8, "granularity": "p
                             "activation_bitwidth": 4, "input_bitwidth": 8}}
 
 MIN_CHANNELS = 4
+
+
+def deploy_recipe(model: nn.Module, pointwise_bits: int = 4, base: dict | None = None) -> dict:
+    """The deployment config of a (reparameterized) backbone: ``base`` (default
+    :data:`EDGE_DEPLOY`) with the plain 1x1 convs, which hold most of the weights, at
+    ``pointwise_bits``. With 4 the Uno-scaled edge_nano fits the Uno's flash beside the kernels."""
+    layers = {name: {"bitwidth": pointwise_bits} for name, m in model.named_modules()
+              if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1}
+    q = dict((base or EDGE_DEPLOY)["quantize"])
+    q["layers"] = dict(q.get("layers", {}), **layers)
+    return {"quantize": q}
 
 
 def _act(kind: str) -> nn.Module:
@@ -183,7 +195,7 @@ def build(arch: str, in_channels: int = 3, input_size: int = 32, num_classes: in
 
 def edge_nano(in_channels: int = 3, input_size: int = 32, num_classes: int = 10, sram_budget: int | None = None,
               **kwargs) -> MicroSignEdge:
-    """The smallest backbone (Arduino Uno class): a stride-2 stem and three one-block stages."""
+    """The smallest backbone (Arduino Uno class): a stride-2 stem and four one-block stages."""
     return build("edge_nano", in_channels, input_size, num_classes, sram_budget, **kwargs)
 
 
