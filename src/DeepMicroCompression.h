@@ -31,6 +31,10 @@
 #include "dmc/kernels/linear.h"
 #include "dmc/kernels/pool2d.h"
 #include "dmc/kernels/elementwise.h"
+#include "dmc/kernels/grouped_conv2d.h"
+#include "dmc/kernels/channel_shift.h"
+#include "dmc/kernels/hard_activation.h"
+#include "dmc/kernels/channel_mul.h"
 #include "dmc/model.h"
 
 #endif  // DEEP_MICRO_COMPRESSION_H

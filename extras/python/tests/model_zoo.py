@@ -140,3 +140,100 @@ def random_config(rng: random.Random, model) -> dict:
                          "granularity": rng.choice(["per_tensor", "per_channel"]),
                          "activation_bitwidth": rng.choice([8, 4]), "input_bitwidth": rng.choice([8, 4]),
                          "layers": layers}}
+
+
+# -- the ops of the MicroSign-Edge blocks ---------------------------------------------------------
+
+class RandomSE(nn.Module):
+    """Squeeze-excitation with (possibly grouped) 1x1 convs and a hard-sigmoid gate; the product
+    is written gate * x or x * gate."""
+
+    def __init__(self, c, reduced, groups, gate_first, functional_gate):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(c, reduced, 1, groups=groups)
+        self.act = nn.ReLU()
+        self.expand = nn.Conv2d(reduced, c, 1, groups=groups)
+        self.gate = nn.Identity() if functional_gate else nn.Hardsigmoid()
+        self.gate_first, self.functional_gate = gate_first, functional_gate
+
+    def forward(self, x):
+        s = self.expand(self.act(self.reduce(self.pool(x))))
+        s = torch.nn.functional.hardsigmoid(s) if self.functional_gate else self.gate(s)
+        return s * x if self.gate_first else x * s
+
+
+class HardSwishFn(nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.hardswish(x)
+
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def random_edge_cnn(seed: int):
+    """(model, input_shape, config) for a random CNN of channel shifts, grouped convs, squeeze-
+    excitation (global pool, grouped 1x1, hard-sigmoid, channel multiply) and hard-swish."""
+    from dmc.compression.layers import ChannelShift
+    rng = random.Random(seed)
+    c = rng.randint(2, 8)
+    h, w = rng.randint(3, 9), rng.randint(3, 9)
+    input_shape = (1, c, h, w)
+    kinds, blocks = [], []
+    for _ in range(rng.randint(3, 6)):
+        choice = rng.choice(["shift", "gconv", "se", "hswish", "hsig", "dw_res"])
+        if choice == "shift":
+            left = c
+            groups = []
+            for _ in range(4):
+                groups.append(rng.randint(0, left))
+                left -= groups[-1]
+            kinds.append("seq")
+            blocks.append(ChannelShift(c, groups))
+        elif choice == "gconv":
+            g = rng.choice([d for d in _divisors(c) if d > 1] or [1])
+            oc = g * rng.randint(1, 4)
+            k = rng.choice([1, 3]) if min(h, w) >= 3 else 1
+            layers = [nn.Conv2d(c, oc, k, padding=k // 2 * rng.randint(0, 1), groups=g, bias=rng.random() < 0.5)]
+            if layers[0].padding[0] == 0:
+                h, w = h - k + 1, w - k + 1
+            layers += [nn.BatchNorm2d(oc)] if rng.random() < 0.5 else []
+            layers += rng.choice([[nn.ReLU()], [nn.Hardswish()], []])
+            c = oc
+            kinds.append("seq")
+            blocks.append(nn.Sequential(*layers))
+        elif choice == "se":
+            g = rng.choice(_divisors(c))
+            kinds.append("seq")
+            blocks.append(RandomSE(c, g * rng.randint(1, 3), g, rng.random() < 0.5, rng.random() < 0.5))
+        elif choice == "hswish":
+            kinds.append("seq")
+            blocks.append(rng.choice([nn.Hardswish(), HardSwishFn()]))
+        elif choice == "hsig":
+            kinds.append("seq")
+            blocks.append(nn.Hardsigmoid())
+        else:
+            kinds.append(rng.choice(["res", "res_relu"]))
+            blocks.append(nn.Sequential(ChannelShift.for_channels(c), nn.Conv2d(c, c, 3, padding=1, groups=c),
+                                        nn.BatchNorm2d(c)))
+    n_out = rng.randint(2, 7)
+    head = ([nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_out)] if rng.random() < 0.5 else
+            [nn.Flatten(), nn.Linear(c * h * w, n_out)])
+    kinds.append("seq")
+    blocks.append(nn.Sequential(*head))
+    model = _randomize(RandomNet(kinds, blocks), rng)
+    return model, input_shape, random_config(rng, model)
+
+
+def random_edge_backbone(seed: int):
+    """(model, input_shape, config): a MicroSign-Edge variant with random width, input and trained-
+    looking BatchNorm statistics, reparameterized for deployment."""
+    from dmc.zoo import edge_micro, edge_nano, edge_small, reparameterize
+    rng = random.Random(seed)
+    build = [edge_nano, edge_micro, edge_small][seed % 3]
+    c, size = rng.choice([(1, 12), (3, 10), (2, 9)])
+    model = build(in_channels=c, input_size=size, num_classes=rng.randint(2, 10), width=rng.choice([0.25, 0.5]),
+                  act=rng.choice(["relu", "hardswish"]))
+    model = reparameterize(_randomize(model, rng))
+    return model, (1, c, size, size), random_config(rng, model)

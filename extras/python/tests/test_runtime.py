@@ -18,7 +18,7 @@ from dmc.core.packing import pack
 from dmc.core.planner import PlanError, plan
 from dmc.deploy.host_build import SANITIZE_FLAGS, HostBuild, cross_build, runtime_dir, soft_float_symbols
 from conftest import residual_net, static_config
-from model_zoo import random_cnn, random_mlp
+from model_zoo import random_cnn, random_edge_backbone, random_edge_cnn, random_mlp
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "examples" / "MnistLeNet5"
@@ -150,6 +150,43 @@ def test_every_runtime_header_compiles_on_its_own(tmp_path):
     assert len(headers) >= 10 and not failed, f"headers that do not compile alone: {failed}"
 
 
+def _edge_models():
+    """Random models of the MicroSign-Edge ops (seeds 0-5) and one of each backbone (seeds 0-2)."""
+    models, coverage = [], set()
+    for seed, make in [(s, random_edge_cnn) for s in range(6)] + [(s, random_edge_backbone) for s in range(3)]:
+        model, shape, cfg = make(seed)
+        g = torch.Generator().manual_seed(seed)
+        cal = torch.randn((64,) + tuple(shape[1:]), generator=g) * 1.5
+        qm = dmc.convert(dmc.compress(model, cfg, shape, calibration_data=cal))
+        models.append(qm)
+        for st in plan(qm).steps:
+            coverage.add(st.kernel + (f"_a{qm.tensors[st.output]['bits']}" if st.kernel != "grouped_conv2d" else ""))
+            coverage.update([f"inplace_{st.kernel}"] if st.inplace else [])
+    return models, coverage
+
+
+def test_edge_ops_bit_exact(tmp_path):
+    """Channel shift, grouped conv, hard-sigmoid / hard-swish and the squeeze-excitation multiply,
+    in random models and in the reparameterized backbones, C++ against the interpreter."""
+    models, coverage = _edge_models()
+    need = {"grouped_conv2d", "inplace_channel_shift", "inplace_hard_sigmoid", "inplace_hard_swish",
+            "inplace_channel_mul"} | {f"{k}_a{b}" for k in ("channel_shift", "hard_sigmoid", "hard_swish",
+                                                             "channel_mul") for b in (8, 4)}
+    assert need <= coverage, f"edge models miss {sorted(need - coverage)}"
+    build = HostBuild(models, [f"e{i}" for i in range(len(models))], tmp_path, extra_flags=["-O0"])
+    rng = np.random.default_rng(2)
+    total = 0
+    for i, qm in enumerate(models):
+        qmax = (1 << qm.input_quant["bits"]) - 1
+        codes = rng.integers(0, qmax + 1, size=(48,) + qm.input_shape)
+        codes[0] = 0
+        codes[1] = qmax
+        expected = qm.predict(codes)
+        assert_same(f"e{i} ({' '.join(o['op'] for o in qm.ops[1:])})", expected, build.run(i, codes))
+        total += expected.size
+    print(f"{len(models)} edge models, {total} output values identical")
+
+
 def test_packing_contract_in_cpp(tmp_path):
     """Packed<B>::get and WeightStream<B> (with seeks to odd offsets) decode what pack() wrote."""
     rng = np.random.default_rng(3)
@@ -205,6 +242,26 @@ def test_cortex_m4_build(tmp_path):
     for recipe in ("ultra", "tiny"):
         elf = cross_build(dmc.load(MODELS / f"lenet5_{recipe}.dmc"), "lenet", "cortex-m4", tmp_path / recipe)
         assert elf.stat().st_size > 0
+
+
+def _edge_nano_uno():
+    from dmc.zoo import deploy_recipe, edge_nano, reparameterize
+    model = reparameterize(edge_nano(in_channels=1, input_size=28, channels=[7, 11, 17, 32, 32]))
+    cal = torch.rand((16, 1, 28, 28), generator=torch.Generator().manual_seed(0))
+    return dmc.convert(dmc.compress(model, deploy_recipe(model), (1, 1, 28, 28), calibration_data=cal))
+
+
+@pytest.mark.skipif(not shutil.which("avr-g++") or not shutil.which("arm-none-eabi-g++"),
+                    reason="cross compilers not installed (run extras/scripts/setup.sh)")
+def test_edge_nano_cross_builds(tmp_path):
+    """The Uno-scaled edge_nano (every new kernel) builds warning-free for AVR, with no soft-float
+    routine, and for the Cortex-M4."""
+    qm = _edge_nano_uno()
+    kernels = {st.kernel for st in plan(qm).steps}
+    assert {"channel_shift", "grouped_conv2d", "hard_sigmoid", "channel_mul", "global_avg_pool"} <= kernels
+    elf = cross_build(qm, "nano", "avr", tmp_path / "avr")
+    assert soft_float_symbols(elf, "avr") == []
+    assert cross_build(qm, "nano", "cortex-m4", tmp_path / "m4").stat().st_size > 0
 
 
 def test_generated_code_is_deterministic(tmp_path):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError, DataError, UnsupportedModelError
 from .config import Config, Granularity, QuantizationScheme, parse_config
 from .graph import Graph, Node, trace
+from .layers import shift_channels
 from .pruning import prune_graph
 from .quant_layers import ActQuantizer, QConv2d, QLinear
 from .ste import round_half_up_ste, round_ste
@@ -24,7 +25,7 @@ from .training import TrainableMixin, batches
 
 # ops of the lowered graph, shared with the integer model
 WEIGHTED = ("conv2d", "linear")
-OWN_QPARAMS = ("input", "conv2d", "linear", "add")   # ops whose output gets its own scale
+OWN_QPARAMS = ("input", "conv2d", "linear", "add", "mul", "hardsigmoid", "hardswish")  # own output scale
 
 
 def fold_batchnorm(layer: nn.Module, bn: nn.Module) -> None:
@@ -156,12 +157,20 @@ class CompressedModel(TrainableMixin, nn.Module):
                 y = F.pad(a, (l, r, t, b), value=n.attrs["value"])
             elif n.op == "flatten":
                 y = a.flatten(1)
+            elif n.op == "shift":
+                y = shift_channels(a, n.attrs["counts"])   # moves codes, fills with real 0: on the grid
+            elif n.op == "hardsigmoid":
+                y = F.hardsigmoid(a)
+            elif n.op == "hardswish":
+                y = F.hardswish(a)
+            elif n.op == "mul":
+                y = a * env[n.inputs[1]]
             else:  # pragma: no cover - lower() only emits the ops above
                 raise UnsupportedModelError(f"internal: unknown op {n.op}")
             if self.static:
                 if n.op in OWN_QPARAMS:
                     y = self.quantizers[n.name](y)
-                elif n.op not in ("maxpool2d", "flatten", "avgpool2d", "gap"):   # the rest keep the grid
+                elif n.op not in ("maxpool2d", "flatten", "avgpool2d", "gap", "shift"):   # these keep the grid
                     y = shared.apply_quant(y)
             env[n.name] = y
         return env[self.output_name]

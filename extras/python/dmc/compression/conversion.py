@@ -12,6 +12,7 @@ import torch
 from ..core.fixedpoint import quantize_multiplier, quantize_multipliers, shared_shift_multipliers
 from ..core.intmodel import DYNAMIC, STATIC, IntModel
 from ..core.packing import pack
+from ..core.schema import HARD_FRAC_BITS_MAX, HARD_OFFSET_MAX
 from ..errors import QuantizationError
 from ..version import __version__
 from .compressed_model import OWN_QPARAMS, WEIGHTED, CompressedModel
@@ -77,6 +78,13 @@ def convert(cm: CompressedModel) -> IntModel:
             attrs["act"] = n.attrs["act"]
             if static:
                 attrs["clamp"] = clamp_for(n.name, n.attrs["act"])
+        elif n.op == "shift":
+            attrs["counts"] = [int(g) for g in n.attrs["counts"]]
+        elif n.op in ("hardsigmoid", "hardswish") and static:
+            attrs.update(_hard_activation(n, qp))
+        elif n.op == "mul" and static:
+            (sx, _, _), (sg, _, _), (sy, _, _) = qp(n.inputs[0]), qp(n.inputs[1]), qp(n.name)
+            attrs.update(zip(("multiplier", "shift"), _multiplier(sx * sg / sy, n)))
         elif n.op == "pad":
             attrs["padding"] = list(n.attrs["padding"])
             if static:
@@ -99,6 +107,8 @@ def _weighted(cm, n, static, tensors, arrays, qp) -> dict:
     if n.op == "conv2d":
         attrs.update(stride=list(n.attrs["stride"]), padding=list(n.attrs["padding"]),
                      dilation=list(n.attrs["dilation"]), depthwise=bool(n.attrs["depthwise"]))
+        if n.attrs.get("groups", 1) > 1 and not n.attrs["depthwise"]:
+            attrs["groups"] = int(n.attrs["groups"])
         if n.attrs.get("merged_pad"):
             attrs["merged_pad"] = n.attrs["merged_pad"]
     if n.attrs.get("folded"):
@@ -131,3 +141,33 @@ def _weighted(cm, n, static, tensors, arrays, qp) -> dict:
     arrays[f"{n.name}.multiplier"] = m.astype(np.int16)
     arrays[f"{n.name}.shift"] = s.astype(np.uint8)
     return attrs
+
+
+def _multiplier(real: float, n) -> tuple[int, int]:
+    try:
+        return quantize_multiplier(real)
+    except QuantizationError as e:
+        raise QuantizationError(f"op '{n.name}' ({n.op}): {e}") from None
+
+
+def _hard_activation(n, qp) -> dict:
+    """Integer constants of hard-sigmoid / hard-swish (formula in :mod:`dmc.core.intmodel`): the
+    input in steps of 2**-frac_bits, the offset 3.0 in those steps, the multiplier to the output
+    scale. frac_bits is the finest (at most 16) that keeps the accumulator within int32."""
+    sx, zx, qmax_x = qp(n.inputs[0])
+    sy = qp(n.name)[0]
+    xmax = 1 if n.op == "hardsigmoid" else max(zx, qmax_x - zx)
+    for frac_bits in range(HARD_FRAC_BITS_MAX, -1, -1):
+        offset = int(round(3.0 * (1 << frac_bits) / sx))
+        bound = 2 * offset * xmax
+        if offset <= HARD_OFFSET_MAX and bound <= INT32_MAX:
+            break
+    else:
+        raise QuantizationError(f"op '{n.name}' ({n.op}): its input scale {sx:.4g} puts 3.0 at {offset} steps, "
+                                "beyond what int32 arithmetic can hold (the input range is degenerate)")
+    if offset < 1:
+        raise QuantizationError(f"op '{n.name}' ({n.op}): its input scale {sx:.4g} is coarser than 6.0 "
+                                "(the input range is degenerate)")
+    real = (sx if n.op == "hardsigmoid" else sx * sx) / (6.0 * sy * (1 << frac_bits))
+    m, s = _multiplier(real, n)
+    return {"frac_bits": frac_bits, "offset": offset, "multiplier": m, "shift": s, "accumulator_bound": bound}

@@ -15,11 +15,13 @@ import torch.nn.functional as F
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import UnsupportedModelError
+from .layers import ChannelShift, symbolic_trace
 
-SUPPORTED_MODULES = ("Conv2d (groups=1 or depthwise), Linear, BatchNorm1d, BatchNorm2d, ReLU, ReLU6, "
-                     "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Dropout, ZeroPad2d, "
-                     "ConstantPad2d, Identity")
-SUPPORTED_FUNCTIONS = ("x + y / torch.add (residual), relu, relu6, torch.flatten(x, 1), "
+SUPPORTED_MODULES = ("Conv2d (any groups), Linear, BatchNorm1d, BatchNorm2d, ReLU, ReLU6, Hardsigmoid, "
+                     "Hardswish, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Dropout, ZeroPad2d, "
+                     "ConstantPad2d, Identity, dmc ChannelShift")
+SUPPORTED_FUNCTIONS = ("x + y / torch.add (residual), x * gate with gate of shape (N, C, 1, 1) (channel "
+                       "scaling), relu, relu6, hardsigmoid, hardswish, torch.flatten(x, 1), "
                        "x.view(N, -1) / x.reshape(N, -1) / x.flatten(1), dropout")
 
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
@@ -109,7 +111,7 @@ def trace(model: nn.Module, input_shape) -> Graph:
         raise UnsupportedModelError(
             f"input_shape must be (N, C, H, W) or (N, features) with positive sizes, got {input_shape}")
     try:
-        gm = torch.fx.symbolic_trace(model)
+        gm = symbolic_trace(model)
     except Exception as e:
         raise UnsupportedModelError(
             f"torch.fx cannot trace {type(model).__name__}: {e}. The forward must not branch on "
@@ -159,7 +161,9 @@ def trace(model: nn.Module, input_shape) -> Graph:
                 raise UnsupportedModelError(
                     f"'{fx.name}': only the sum of two tensors is supported (residual add), "
                     "not the addition of a constant")
-            nodes.append(Node(fx.name, op, args[:1] if op != "add" else args, shape=shape, attrs=attrs))
+            if op == "mul":
+                args = _mul_inputs(fx, args)
+            nodes.append(Node(fx.name, op, args[:1] if op not in ("add", "mul") else args, shape=shape, attrs=attrs))
         else:  # get_attr: a parameter or buffer used directly in forward
             raise UnsupportedModelError(
                 f"'{fx.target}' is a parameter used directly in forward ({fx.op}); only the "
@@ -184,13 +188,16 @@ def _module_op(path, mod, gm, fx):
         if mod.padding_mode != "zeros":
             raise _unsupported(path, mod, f"padding_mode='{mod.padding_mode}' is not supported, only 'zeros'")
         depthwise = mod.groups > 1 and mod.groups == mod.in_channels == mod.out_channels
-        if mod.groups != 1 and not depthwise:
-            raise _unsupported(path, mod, f"groups={mod.groups} is not supported: use groups=1 or a "
-                               "depthwise conv (groups == in_channels == out_channels)")
         # torch stores (left, right, top, bottom) after resolving 'same'/'valid'
         l, r, t, b = mod._reversed_padding_repeated_twice
         return "conv2d", {"stride": _pair(mod.stride), "padding": (t, b, l, r),
-                          "dilation": _pair(mod.dilation), "depthwise": depthwise}
+                          "dilation": _pair(mod.dilation), "depthwise": depthwise, "groups": int(mod.groups)}
+    if isinstance(mod, ChannelShift):
+        return "shift", {"counts": tuple(mod.groups)}
+    if isinstance(mod, nn.Hardsigmoid):
+        return "hardsigmoid", {}
+    if isinstance(mod, nn.Hardswish):
+        return "hardswish", {}
     if isinstance(mod, nn.Linear):
         return "linear", {}
     if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -247,6 +254,12 @@ def _function_op(fx, size_nodes):
         return "relu", {}
     if t is F.relu6 or (t is F.hardtanh and fx.args[1:3] == (0.0, 6.0)):
         return "relu6", {}
+    if t in (operator.mul, operator.imul, torch.mul, "mul", "mul_"):
+        return "mul", {}
+    if t in (F.hardsigmoid, "hardsigmoid"):
+        return "hardsigmoid", {}
+    if t in (F.hardswish, "hardswish"):
+        return "hardswish", {}
     if t in (F.dropout, F.dropout2d, "contiguous"):
         return "identity", {}
     if t == "size" or (t is getattr and fx.args[1] == "shape") or (
@@ -265,3 +278,19 @@ def _function_op(fx, size_nodes):
     raise UnsupportedModelError(
         f"function '{name}' (node '{fx.name}') is not supported. Supported functions: "
         f"{SUPPORTED_FUNCTIONS}; modules: {SUPPORTED_MODULES}")
+
+
+def _mul_inputs(fx, args):
+    """(features, gate) of a product ``x * gate``: the gate holds one value per channel (shape
+    (N, C, 1, 1)) and the features are (N, C, H, W); either operand order is accepted."""
+    if len(args) != 2:
+        raise UnsupportedModelError(f"'{fx.name}': only the product of two tensors is supported (a feature "
+                                    "map times a per-channel gate), not the product with a constant")
+    a, b = (x for x in fx.args if isinstance(x, torch.fx.Node))
+    sa, sb = (tuple(x.meta["tensor_meta"].shape[1:]) for x in (a, b))
+    if len(sa) == 3 and sb == (sa[0], 1, 1):
+        return args
+    if len(sb) == 3 and sa == (sb[0], 1, 1):
+        return args[::-1]
+    raise UnsupportedModelError(f"'{fx.name}': a product is supported only between a (C, H, W) feature map and a "
+                                f"(C, 1, 1) per-channel gate (squeeze-excitation); got shapes {sa} and {sb}")

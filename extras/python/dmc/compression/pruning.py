@@ -2,10 +2,12 @@
 
 Channels are grouped by a dependency graph built from the traced model: every tensor carries a
 "channel space"; convs and linears create a new one, BatchNorm, activations, pooling, padding
-and depthwise convs pass theirs through (a depthwise conv couples its in and out channels),
-Flatten expands a channel into C*H*W features, and a residual add merges the spaces of its
-inputs, so that all members of an add group are pruned together. A space that reaches the
-model output, or comes from the model input, is never pruned.
+depthwise convs and channel shifts pass theirs through (a depthwise conv couples its in and out
+channels), Flatten expands a channel into C*H*W features, and a residual add or a channel
+multiply (squeeze-excitation gate times features) merges the spaces of its inputs, so that all
+members of such a group are pruned together. A space that reaches the model output, comes from
+the model input, or enters or leaves a grouped conv (whose groups tie channels to positions)
+is never pruned.
 
 Removing a channel slices, in one step, the producers' output rows, the passengers' per-channel
 parameters (BatchNorm statistics, depthwise filters) and the consumers' input columns.
@@ -20,6 +22,7 @@ import torch.nn as nn
 
 from ..errors import ConfigError, UnsupportedModelError
 from .graph import Graph, Node, trace
+from .layers import ChannelShift
 
 METRICS = ("l1", "l2")
 
@@ -69,7 +72,11 @@ def channel_groups(graph: Graph) -> list[ChannelGroup]:
             s = new()
             producers.setdefault(s, []).append(n)
             space[n.name] = (s, 1)
-        elif n.op in ("conv2d", "bn"):                  # depthwise conv and BatchNorm ride along
+            if n.attrs.get("groups", 1) > 1:
+                why = f"grouped conv '{n.path}' (groups={n.attrs['groups']}) ties its channels to its groups"
+                fixed.setdefault(src, why)
+                fixed[s] = why
+        elif n.op in ("conv2d", "bn", "shift"):         # depthwise conv, BatchNorm, shift ride along
             passengers.setdefault(src, []).append(n)
             space[n.name] = (src, expand)
         elif n.op == "flatten":
@@ -78,11 +85,11 @@ def channel_groups(graph: Graph) -> list[ChannelGroup]:
             for d in spatial:
                 hw *= d
             space[n.name] = (src, expand * hw)
-        elif n.op == "add":
+        elif n.op in ("add", "mul"):
             spaces = [space[i] for i in n.inputs]
             for other, e in spaces[1:]:
                 if e != expand:
-                    fixed[find(src)] = fixed[find(other)] = f"add '{n.name}' mixes flattened and unflattened tensors"
+                    fixed[find(src)] = fixed[find(other)] = f"{n.op} '{n.name}' mixes flattened and unflattened tensors"
                 if find(other) != find(src):
                     a, b = find(other), find(src)
                     parent[a] = b
@@ -217,7 +224,10 @@ def _apply(g: ChannelGroup, keep: torch.Tensor) -> None:
             m.out_features = k
     for p in g.passengers:                     # per-channel parameters riding along
         m = p.module
-        if isinstance(m, nn.Conv2d):           # depthwise: one filter per channel
+        if isinstance(m, ChannelShift):        # recount the channels of each direction
+            m.keep_channels(keep)
+            p.attrs["counts"] = tuple(m.groups)
+        elif isinstance(m, nn.Conv2d):         # depthwise: one filter per channel
             m.weight = _param(m.weight[keep])
             if m.bias is not None:
                 m.bias = _param(m.bias[keep])

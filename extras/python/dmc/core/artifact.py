@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ArtifactError
 from .packing import packed_size
-from .schema import DYNAMIC, OPS, STATIC, WEIGHTED_OPS
+from .schema import DYNAMIC, HARD_FRAC_BITS_MAX, HARD_OFFSET_MAX, OPS, STATIC, WEIGHTED_OPS
 from .weights import decode_weight
 
 MAGIC = b"DMC\x00"
@@ -186,7 +186,7 @@ def validate(m) -> None:
             raise ArtifactError(f"{where}: unknown op '{kind}'")
         inputs = _need(op, "inputs", list, where)
         attrs = _need(op, "attrs", dict, where)
-        want = {"input": 0, "add": 2}.get(kind, 1)
+        want = {"input": 0, "add": 2, "mul": 2}.get(kind, 1)
         if len(inputs) != want or any(not isinstance(x, str) or x not in seen for x in inputs):
             raise ArtifactError(f"{where}: inputs {inputs} must be {want} earlier tensors")
         if name in seen or name not in m.tensors:
@@ -293,8 +293,11 @@ def _check_semantics(m, op: dict, attrs: dict, where: str, static: bool) -> None
         t, b, l, r = _ints(attrs, "padding", 4, 0, 255, where)
         if not isinstance(attrs.get("depthwise"), bool):
             raise ArtifactError(f"{where}: 'depthwise' must be true or false")
-        if attrs["depthwise"] and (icg != 1 or oc != src[0]) or not attrs["depthwise"] and icg != src[0]:
-            raise ArtifactError(f"{where}: weight shape {attrs['weight_shape']} does not match input channels {src[0]}")
+        groups = _int(attrs, "groups", 1, 65535, where) if "groups" in attrs else 1
+        if attrs["depthwise"] and (icg != 1 or oc != src[0] or groups != 1) or \
+                not attrs["depthwise"] and (icg * groups != src[0] or oc % groups):
+            raise ArtifactError(f"{where}: weight shape {attrs['weight_shape']} (groups {groups}, depthwise "
+                                f"{attrs['depthwise']}) does not match input channels {src[0]}")
         oh = (src[1] + t + b - dh * (kh - 1) - 1) // sh + 1
         ow = (src[2] + l + r - dw * (kw - 1) - 1) // sw + 1
         expect([oc, oh, ow])
@@ -347,6 +350,30 @@ def _check_semantics(m, op: dict, attrs: dict, where: str, static: bool) -> None
     elif kind == "flatten":
         expect([math.prod(src)])
         same_quant(op["inputs"][0])
+    elif kind == "shift":
+        if len(src) != 3:
+            raise ArtifactError(f"{where}: input {src} is not [C, H, W]")
+        counts = _ints(attrs, "counts", 4, 0, 65535, where)
+        if sum(counts) > src[0]:
+            raise ArtifactError(f"{where}: counts {counts} shift more than the {src[0]} channels")
+        expect(src)
+        same_quant(op["inputs"][0])
+    elif kind in ("hardsigmoid", "hardswish"):
+        expect(src)
+        if static:
+            _int(attrs, "frac_bits", 0, HARD_FRAC_BITS_MAX, where)
+            offset = _int(attrs, "offset", 1, HARD_OFFSET_MAX, where)
+            requant_ok()
+            t = m.tensors[op["inputs"][0]]
+            xmax = 1 if kind == "hardsigmoid" else max(t["zero_point"], (1 << t["bits"]) - 1 - t["zero_point"])
+            if 2 * offset * xmax > (1 << 31) - 1:
+                raise ArtifactError(f"{where}: the accumulator can reach {2 * offset * xmax}, beyond int32")
+    elif kind == "mul":
+        gate = m.tensors[op["inputs"][1]]["shape"]
+        if len(src) != 3 or list(gate) != [src[0], 1, 1]:
+            raise ArtifactError(f"{where}: multiplies {src} by {gate}; the gate must be [C, 1, 1] for a [C, H, W] input")
+        expect(src)
+        requant_ok()
     if static and kind in ("conv2d", "linear"):
         _check_accumulator(m, op, where)
 

@@ -8,13 +8,26 @@ order torch's Flatten uses. Activations are unsigned ``bits``-bit codes ``q`` wi
 Per op (static scheme; ``rq(acc, m, s) = (acc*m + 2**(s-1)) >> s`` from :mod:`dmc.fixedpoint`):
 
 * conv2d / linear: ``acc = bias + sum((x - zx) * w)`` over the window (padding holds ``zx``),
-  ``y = clamp(zy + rq(acc, m[c], s[c]), lo, hi)``; lo/hi apply the fused ReLU / ReLU6.
+  ``y = clamp(zy + rq(acc, m[c], s[c]), lo, hi)``; lo/hi apply the fused ReLU / ReLU6. A conv
+  with ``groups = g`` (or ``depthwise``: g = C) sums output channel ``o`` over input channels
+  ``[k * C/g, (k + 1) * C/g)`` with ``k = o // (OC/g)``.
 * maxpool2d: max over the window, padding ignored; same scale and zero point as the input.
 * avgpool2d / gap: ``y = clamp(z + rq(sum(x - z), m, s), 0, qmax)`` with ``m/2**s ~ 1/window``
   (padding counts, as zeros); same scale and zero point as the input.
 * add: ``y = clamp(zy + ((xa - za)*ma + (xb - zb)*mb + 2**(s-1)) >> s, lo, hi)``.
 * clamp (standalone ReLU/ReLU6): ``clamp(x, lo, hi)``. pad: pads with a stored code.
   flatten: reshapes only.
+* shift, ``counts = [nu, nl, nd, nr]``: the first nu channels move up (``y[c, i, j] =
+  x[c, i+1, j]``), the next nl left (``x[c, i, j+1]``), nd down (``x[c, i-1, j]``), nr right
+  (``x[c, i, j-1]``), the rest stay; vacated positions hold ``zx``. Same scale and zero point.
+* hardsigmoid / hardswish (``relu6(x + 3) / 6``, ``x * relu6(x + 3) / 6``): with ``xi = x - zx``,
+  ``F = frac_bits`` and ``t = clamp(xi * 2**F + offset, 0, 2 * offset)`` (``offset ~ 3 * 2**F /
+  sx``: relu6(x + 3) in steps of sx / 2**F), ``acc = t`` or ``acc = xi * t``, then
+  ``y = clamp(zy + rq(acc, m, s), 0, qmax)`` with ``m/2**s ~ sx / (6 sy 2**F)`` or
+  ``sx**2 / (6 sy 2**F)``.
+* mul (a C x H x W tensor times a C x 1 x 1 gate, squeeze-excitation):
+  ``y[c, i, j] = clamp(zy + rq((x[c, i, j] - zx) * (g[c] - zg), m, s), 0, qmax)`` with
+  ``m/2**s ~ sx * sg / sy``.
 
 Float input is quantized as ``clamp(rint(x / scale) + zero_point, 0, qmax)`` in float32 (round
 half to even, as torch's fake quantization does). The dynamic scheme keeps float32
@@ -33,7 +46,7 @@ from . import artifact
 from .fixedpoint import requantize
 from .packing import packed_size
 from .planner import plan
-from .schema import DYNAMIC, STATIC
+from .schema import DYNAMIC, SHIFT_DIRECTIONS, STATIC
 from .weights import decode_weight
 
 
@@ -165,7 +178,11 @@ class IntModel:
             win = win[:, :, ::sh, ::sw, ::dh, ::dw]
             if a["depthwise"]:
                 return np.einsum("ncyxij,cij->ncyx", win, w[:, 0], optimize=True)
-            return np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+            g = a.get("groups", 1)
+            icg, ocg = w.shape[1], w.shape[0] // g
+            return np.concatenate([np.tensordot(win[:, k * icg:(k + 1) * icg], w[k * ocg:(k + 1) * ocg],
+                                                axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+                                   for k in range(g)], axis=1)
         return self._weighted(op, x, compute)
 
     def _op_linear(self, op, x):
@@ -223,6 +240,52 @@ class IntModel:
 
     def _op_flatten(self, op, x):
         return x.reshape(len(x), -1)
+
+    def _op_shift(self, op, x):
+        fill = 0 if self.scheme == DYNAMIC else self._q(op["inputs"][0])[0]
+        y = np.full_like(x, fill)
+        c = 0
+        for n, d in zip(op["attrs"]["counts"], SHIFT_DIRECTIONS):
+            src, dst = x[:, c:c + n], y[:, c:c + n]
+            if d == "up":
+                dst[:, :, :-1] = src[:, :, 1:]
+            elif d == "left":
+                dst[:, :, :, :-1] = src[:, :, :, 1:]
+            elif d == "down":
+                dst[:, :, 1:] = src[:, :, :-1]
+            else:
+                dst[:, :, :, 1:] = src[:, :, :, :-1]
+            c += n
+        y[:, c:] = x[:, c:]
+        return y
+
+    def _hard(self, op, x, swish):
+        if self.scheme == DYNAMIC:
+            t = np.clip(x + np.float32(3), 0, 6) / np.float32(6)
+            return (x * t if swish else t).astype(np.float32)
+        a = op["attrs"]
+        zx, _ = self._q(op["inputs"][0])
+        zy, qmax = self._q(op["name"])
+        xi = x.astype(np.int64) - zx
+        t = np.clip(xi * (1 << a["frac_bits"]) + a["offset"], 0, 2 * a["offset"])
+        acc = xi * t if swish else t
+        return np.clip(zy + requantize(acc, a["multiplier"], a["shift"]), 0, qmax).astype(np.int32)
+
+    def _op_hardsigmoid(self, op, x):
+        return self._hard(op, x, swish=False)
+
+    def _op_hardswish(self, op, x):
+        return self._hard(op, x, swish=True)
+
+    def _op_mul(self, op, x, g):
+        if self.scheme == DYNAMIC:
+            return (x * g).astype(np.float32)
+        a = op["attrs"]
+        zx, _ = self._q(op["inputs"][0])
+        zg, _ = self._q(op["inputs"][1])
+        zy, qmax = self._q(op["name"])
+        acc = (x.astype(np.int64) - zx) * (g.astype(np.int64) - zg)
+        return np.clip(zy + requantize(acc, a["multiplier"], a["shift"]), 0, qmax).astype(np.int32)
 
     # -- sizes -----------------------------------------------------------------------------------
     def op_bytes(self, op) -> int:

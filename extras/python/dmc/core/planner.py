@@ -3,8 +3,9 @@ fused, and where every activation lives in the one static arena.
 
 * conv2d followed by a max pool (no padding, square window) that alone reads it is fused: the
   conv output never exists in SRAM.
-* flatten is free (the bytes are already in CHW order); clamp and add run in place when their
-  (first) input dies at that step and has the same bit width.
+* flatten is free (the bytes are already in CHW order); the element-wise steps (clamp, add,
+  channel shift, hard-sigmoid / hard-swish, channel multiply) run in place when their (first)
+  input dies at that step and has the same bit width.
 * Buffers are placed greedily, largest first, at the lowest offset that does not overlap a
   buffer alive at the same time (the model output stays alive after the last step).
 """
@@ -37,6 +38,11 @@ class Plan:
         return self.offsets[self.buffer_of[tensor]]
 
 
+# kernels that read element i before writing element i (the shift in a direction-aware order),
+# so their output may take their first input's buffer
+INPLACE_KERNELS = ("clamp", "add", "channel_shift", "hard_sigmoid", "hard_swish", "channel_mul")
+
+
 class PlanError(DMCError):
     pass
 
@@ -62,7 +68,9 @@ def plan(model) -> Plan:
         if kind == "flatten":
             buffer_of[name] = buffer_of[ins[0]]
             continue
-        if kind == "conv2d":
+        if kind == "conv2d" and op["attrs"].get("groups", 1) > 1 and not op["attrs"]["depthwise"]:
+            steps.append(Step("grouped_conv2d", op, ins, name))
+        elif kind == "conv2d":
             r = readers.get(name, [])
             nxt = ops[r[0]] if len(r) == 1 and name != model.output else None
             step = Step("depthwise_conv2d" if op["attrs"]["depthwise"] else "conv2d", op, ins, name)
@@ -72,11 +80,13 @@ def plan(model) -> Plan:
             steps.append(step)
         else:
             kernel = {"linear": "linear", "maxpool2d": "max_pool2d", "avgpool2d": "avg_pool2d",
-                      "gap": "global_avg_pool", "add": "add", "clamp": "clamp", "pad": "pad"}[kind]
+                      "gap": "global_avg_pool", "add": "add", "clamp": "clamp", "pad": "pad",
+                      "shift": "channel_shift", "hardsigmoid": "hard_sigmoid", "hardswish": "hard_swish",
+                      "mul": "channel_mul"}[kind]
             steps.append(Step(kernel, op, ins, name))
         step = steps[-1]
         buffer_of[step.output] = step.output
-        if step.kernel in ("clamp", "add"):
+        if step.kernel in INPLACE_KERNELS:
             src = step.inputs[0]
             same_bits = model.tensors[src]["bits"] == model.tensors[step.output]["bits"]
             # step index of this op in `ops` is i; the input dies here if no later op reads it

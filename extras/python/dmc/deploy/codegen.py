@@ -123,7 +123,7 @@ class _Emitter:
         ib, iz, iq = self.tq(ins[0])
         ob, oz, _ = self.tq(st.output)
         desc = f"{_comment(a.get('alias', op['name']))}: {op['op']}"
-        if st.kernel in ("conv2d", "depthwise_conv2d"):
+        if st.kernel in ("conv2d", "depthwise_conv2d", "grouped_conv2d"):
             ptrs, per_ch = self.weights(op)
             oc, _, kh, kw = a["weight_shape"]
             cin, h, w = self.m.tensors[ins[0]]["shape"]
@@ -138,8 +138,9 @@ class _Emitter:
                         (kh, kw, *a["stride"], *a["dilation"], t, l, pk, ps)),
                       iz, oz, *a["clamp"], per_ch]
             self.data.append(f"const dmc::Conv2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            groups = f", {_u16(a['groups'], 'groups', where)}" if st.kernel == "grouped_conv2d" else ""
             self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
-                              f"{self.buf(st.output)}, &a_{c});  // {desc}")
+                              f"{self.buf(st.output)}, &a_{c}{groups});  // {desc}")
         elif st.kernel == "linear":
             ptrs, per_ch = self.weights(op)
             out_f, in_f = a["weight_shape"]
@@ -179,8 +180,37 @@ class _Emitter:
                       *(_u8(v, "padding", where) for v in a["padding"]), a["value"]]
             self.data.append(f"const dmc::PadArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
             self.calls.append(f"  dmc::pad<{ib}>({self.buf(ins[0])}, {self.buf(st.output)}, &a_{c});  // {desc}")
+        elif st.kernel in ("channel_shift", "hard_sigmoid", "hard_swish", "channel_mul"):
+            self.squeeze_excitation_step(st, c, where, desc)
         else:  # pragma: no cover
             raise CodegenError(f"{where}: no kernel for {st.kernel}")
+
+    def squeeze_excitation_step(self, st, c, where, desc):
+        """The ops of the MicroSign-Edge blocks: channel shift, hard activations, channel multiply."""
+        a, ins = st.op["attrs"], st.inputs
+        ib, iz, _ = self.tq(ins[0])
+        ob, oz, oq = self.tq(st.output)
+        note = f"  // {desc}{' (in place)' if st.inplace else ''}"
+        if st.kernel == "channel_shift":
+            ch, h, w = self.m.tensors[ins[0]]["shape"]
+            fields = [*(_u16(v, "size", where) for v in (ch, h, w)),
+                      *(_u16(v, "shift count", where) for v in a["counts"]), iz]
+            self.data.append(f"const dmc::ShiftArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::channel_shift<{ib}>({self.buf(ins[0])}, {self.buf(st.output)}, &a_{c});{note}")
+        elif st.kernel in ("hard_sigmoid", "hard_swish"):
+            size = int(np.prod(self.m.tensors[st.output]["shape"]))
+            fields = [size, a["offset"], a["multiplier"], _u8(a["shift"], "shift", where),
+                      _u8(a["frac_bits"], "frac_bits", where), iz, oz, oq]
+            self.data.append(f"const dmc::HardActivationArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::{st.kernel}<{ib}, {ob}>({self.buf(ins[0])}, {self.buf(st.output)}, &a_{c});{note}")
+        else:
+            gb, gz, _ = self.tq(ins[1])
+            ch, h, w = self.m.tensors[ins[0]]["shape"]
+            fields = [_u16(ch, "channels", where), h * w, a["multiplier"], _u8(a["shift"], "shift", where),
+                      iz, gz, oz, oq]
+            self.data.append(f"const dmc::ChannelMulArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::channel_mul<{ib}, {gb}, {ob}>({self.buf(ins[0])}, {self.buf(ins[1])}, "
+                              f"{self.buf(st.output)}, &a_{c});{note}")
 
 
 def generate(model: IntModel, name: str) -> dict[str, str]:

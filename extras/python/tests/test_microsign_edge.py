@@ -1,0 +1,260 @@
+"""MicroSign-Edge backbones: shapes, reparameterization (exact to float rounding), SRAM-budget
+scaling checked end to end against the Uno budget, pruning of the coupled channels, and the
+integer meaning of the block ops (shift, hard-sigmoid / hard-swish, channel multiply)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import dmc
+from dmc.cli import main as cli_main
+from dmc.compression.layers import ChannelShift
+from dmc.core.planner import plan
+from dmc.errors import ConfigError, UnsupportedModelError
+from dmc.zoo import EDGE_DEPLOY, MicroSignEdge, edge_micro, edge_nano, edge_small, reparameterize
+from dmc.zoo.budget_scaling import deployed_arena
+from dmc.zoo.microsign_edge import RSDBlock, build
+
+BUILDERS = {"edge_nano": edge_nano, "edge_micro": edge_micro, "edge_small": edge_small}
+
+
+def trained_looking(model: nn.Module, in_shape, seed: int = 0) -> nn.Module:
+    """Random BatchNorm affines, then a few train-mode passes so that the running statistics are
+    far from their defaults (mean 0, var 1): what a trained model's look like."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.3)
+                m.momentum = 0.5
+        model.train()
+        for _ in range(4):
+            model(torch.randn((8,) + tuple(in_shape), generator=g) * 2 + 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch", list(BUILDERS))
+@pytest.mark.parametrize("in_shape", [(1, 28, 28), (3, 32, 32)])
+def test_builders_take_channels_size_and_classes(arch, in_shape):
+    model = BUILDERS[arch](in_channels=in_shape[0], input_size=in_shape[1], num_classes=7)
+    assert isinstance(model, MicroSignEdge)
+    y = model.eval()(torch.zeros((2,) + in_shape))
+    assert y.shape == (2, 7)
+    again = build(**model.config)
+    assert [p.shape for p in again.parameters()] == [p.shape for p in model.parameters()]
+    blocks = [m for m in model.modules() if isinstance(m, RSDBlock)]
+    assert blocks and any(b.residual for b in blocks) and any(b.id_bn is not None for b in blocks)
+
+
+@pytest.mark.parametrize("arch", list(BUILDERS))
+@pytest.mark.parametrize("in_shape", [(1, 28, 28), (3, 32, 32)])
+def test_reparameterize_equals_training_form(arch, in_shape):
+    model = trained_looking(BUILDERS[arch](in_channels=in_shape[0], input_size=in_shape[1]), in_shape)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    deployed = reparameterize(model)
+    x = torch.randn((16,) + in_shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref, got = model(x), deployed(x)
+    err = float((ref - got).abs().max())
+    print(f"{arch} {in_shape}: max |training - reparameterized| = {err:.3g} (outputs up to "
+          f"{float(ref.abs().max()):.3g})")
+    assert err <= 1e-5
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in deployed.modules())
+    for b in (m for m in deployed.modules() if isinstance(m, RSDBlock)):
+        assert b.id_bn is None and b.dw.bias is not None and b.dw.groups == b.dw.in_channels
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # original untouched
+    # the training form keeps a BN on the identity branch, which only reparameterization removes
+    with pytest.raises(UnsupportedModelError, match="BatchNorm"):
+        dmc.compress(model, EDGE_DEPLOY, (1,) + in_shape, calibration_data=x)
+
+
+def test_reparameterize_is_a_real_change_of_the_parameters():
+    """The fused depthwise filter holds the identity branch in its centre tap: the check above
+    would also pass if the identity branch were simply dropped only when its BN is ~0."""
+    model = trained_looking(edge_nano(in_channels=1, input_size=28), (1, 28, 28))
+    deployed = reparameterize(model)
+    blk, dep = next((a, b) for a, b in zip(model.modules(), deployed.modules())
+                    if isinstance(a, RSDBlock) and a.id_bn is not None)
+    bn, ibn = blk.dw_bn, blk.id_bn
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    iscale = ibn.weight / torch.sqrt(ibn.running_var + ibn.eps)
+    expect = blk.dw.weight.detach().clone() * scale.reshape(-1, 1, 1, 1)
+    expect[:, 0, 1, 1] += iscale
+    assert torch.allclose(dep.dw.weight, expect, atol=1e-6)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        build("edge_huge")
+    with pytest.raises(ConfigError, match="in_channels"):
+        edge_nano(in_channels=0)
+    with pytest.raises(ConfigError, match="input_size"):
+        edge_nano(input_size=4)
+    with pytest.raises(ConfigError, match="channels must be 5"):
+        edge_nano(channels=[8, 8])
+    with pytest.raises(ConfigError, match="act"):
+        edge_nano(act="gelu")
+    with pytest.raises(ConfigError, match="sram_budget=300 B cannot be met"):
+        edge_nano(in_channels=1, input_size=28, sram_budget=300)
+    with pytest.raises(ConfigError, match="sram_budget must be"):
+        edge_nano(sram_budget=-5)
+
+
+def test_sram_budget_fits_the_uno_end_to_end(tmp_path, capsys):
+    """edge_nano scaled to 1500 B: compress + convert the untrained model with a few calibration
+    batches, and the planner, the budget report and `dmc inspect --board uno` agree that it fits."""
+    shape = (1, 1, 28, 28)
+    full = edge_nano(in_channels=1, input_size=28)
+    assert deployed_arena(full, shape, EDGE_DEPLOY, reparameterize) > 1500      # the budget binds
+    model = edge_nano(in_channels=1, input_size=28, num_classes=10, sram_budget=1500)
+    chosen = model.config["channels"]
+    assert all(c <= f for c, f in zip(chosen, full.config["channels"])) and chosen != full.config["channels"]
+    model = trained_looking(model, shape[1:])
+    cal = torch.rand((3, 16) + shape[1:], generator=torch.Generator().manual_seed(2))
+    qm = dmc.convert(dmc.compress(reparameterize(model), EDGE_DEPLOY, shape, calibration_data=list(cal)))
+    arena = plan(qm).arena_bytes
+    assert arena == deployed_arena(model, shape, EDGE_DEPLOY, reparameterize)     # the exact plan
+    assert arena <= 1500
+    # one stage wider and it no longer fits: the scaling used the budget, not a loose estimate
+    wider = [c + max(1, c // 8) for c in chosen]
+    assert deployed_arena(build("edge_nano", 1, 28, 10, channels=wider), shape, EDGE_DEPLOY, reparameterize) > 1500
+    path = tmp_path / "nano.dmc"
+    qm.save(path)
+    capsys.readouterr()
+    assert cli_main(["inspect", str(path), "--board", "uno"]) == 0
+    out = capsys.readouterr().out
+    assert "fits uno" in out and f"arena (SRAM): {arena} B" in out
+    print(f"edge_nano at 1500 B: channels {chosen}, arena {arena} B, {qm.model_bytes} model bytes, "
+          f"{qm.total_macs} MACs")
+
+
+# -- pruning: channel shift and squeeze-excitation couple channels --------------------------------
+
+class SENet(nn.Module):
+    def __init__(self, se_groups=1):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.shift = ChannelShift(8, [1, 2, 1, 1])
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(8, 4, 1, groups=se_groups)
+        self.expand = nn.Conv2d(4, 8, 1, groups=se_groups)
+        self.b = nn.Conv2d(8, 5, 1)
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, x):
+        y = self.dw(self.shift(torch.relu(self.a(x))))
+        y = y * F.hardsigmoid(self.expand(torch.relu(self.reduce(self.pool(y)))))
+        return self.head(torch.flatten(self.pool(self.b(y)), 1))
+
+
+def test_pruning_through_shift_and_squeeze_excitation_is_exact():
+    torch.manual_seed(3)
+    model = SENet().eval()
+    dead = [1, 4, 6]                      # a "left", the "right" and an unshifted channel
+    with torch.no_grad():
+        for m in (model.a, model.dw, model.expand):
+            m.weight[dead] = 0.0
+            m.bias[dead] = 0.0
+    x = torch.randn(4, 3, 9, 9)
+    with torch.no_grad():
+        y0 = model(x)
+        pruned = dmc.prune(model, {"a": 3}, (1, 3, 9, 9))
+        y1 = pruned(x)
+    keep = [i for i in range(8) if i not in dead]
+    assert pruned.shift.groups == [1, 1, 1, 0] and pruned.shift.channels == 5
+    assert torch.equal(pruned.expand.weight, model.expand.weight[keep])         # the gate's channels go too
+    assert torch.equal(pruned.reduce.weight, model.reduce.weight[:, keep])
+    assert torch.equal(pruned.b.weight, model.b.weight[:, keep])
+    assert torch.allclose(y1, y0, rtol=1e-5, atol=1e-6), (y1 - y0).abs().max()
+
+
+def test_grouped_convs_refuse_pruning_of_their_channels():
+    model = SENet(se_groups=2).eval()
+    with pytest.raises(ConfigError, match="grouped conv 'reduce'"):
+        dmc.prune(model, {"a": 2}, (1, 3, 9, 9))
+    with pytest.raises(ConfigError, match="grouped conv 'reduce'"):
+        dmc.prune(model, {"reduce": 1}, (1, 3, 9, 9))
+    dmc.prune(model, {"b": 2}, (1, 3, 9, 9))            # the rest of the model still prunes
+
+
+def test_product_must_be_a_per_channel_gate():
+    class Bad(nn.Module):
+        def forward(self, x):
+            return x * x
+
+    with pytest.raises(UnsupportedModelError, match=r"\(C, 1, 1\) per-channel gate"):
+        dmc.compress(Bad(), EDGE_DEPLOY, (1, 2, 4, 4), calibration_data=torch.rand(4, 2, 4, 4))
+
+
+# -- the integer ops against independently computed values ----------------------------------------
+
+def _single_op_model(module, shape, bits=8):
+    cfg = {"quantize": {"scheme": "static", "bitwidth": 8, "activation_bitwidth": bits, "input_bitwidth": bits}}
+    g = torch.Generator().manual_seed(0)
+    cal = torch.randn((64,) + shape, generator=g) * 2.5
+    return dmc.convert(dmc.compress(module, cfg, (1,) + shape, calibration_data=cal))
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize("kind", ["hardsigmoid", "hardswish"])
+def test_hard_activations_are_within_one_code_of_the_real_function(kind, bits):
+    qm = _single_op_model(nn.Hardsigmoid() if kind == "hardsigmoid" else nn.Hardswish(), (1, 4, 4), bits)
+    assert [o["op"] for o in qm.ops] == ["input", kind]
+    qmax = (1 << bits) - 1
+    codes = np.arange(qmax + 1).reshape(-1, 1, 1, 1).repeat(16, 1).reshape(-1, 1, 4, 4)
+    got = qm.predict(codes)[:, 0, 0, 0]
+    tin, tout = qm.tensors[qm.input_name], qm.tensors[qm.output]
+    x = (np.arange(qmax + 1) - tin["zero_point"]) * tin["scale"]
+    ideal = np.clip(x + 3, 0, 6) / 6 * (x if kind == "hardswish" else 1)
+    want = np.clip(np.rint(ideal / tout["scale"]) + tout["zero_point"], 0, qmax)
+    bad = np.flatnonzero(np.abs(got - want) > 1)
+    for i in bad[:10]:
+        print(f"code {i} (x={x[i]:.4f}): integer {got[i]}, real function {want[i]}")
+    assert len(bad) == 0
+    assert (got == want).mean() > 0.8       # mostly exact; off by one only near rounding ties
+
+
+def test_channel_multiply_is_within_one_code_of_the_real_product():
+    class GateModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return x * F.hardsigmoid(self.pool(x))
+
+    qm = _single_op_model(GateModel(), (3, 5, 5))
+    assert [o["op"] for o in qm.ops] == ["input", "gap", "hardsigmoid", "mul"]
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, size=(20, 3, 5, 5))
+    x = qm.predict(codes)
+    # recompute the product from the interpreter's own gate codes, in real numbers
+    gate_model = dmc.IntModel(qm.scheme, qm.tensors, qm.ops[:3], qm.arrays, qm.ops[2]["name"])
+    gate = gate_model.predict(codes)
+    t = {k: qm.tensors[o["name"]] for k, o in (("x", qm.ops[0]), ("g", qm.ops[2]), ("y", qm.ops[3]))}
+    real = (codes - t["x"]["zero_point"]) * t["x"]["scale"] * (gate - t["g"]["zero_point"]) * t["g"]["scale"]
+    want = np.clip(np.rint(real / t["y"]["scale"]) + t["y"]["zero_point"], 0, 255)
+    assert np.abs(x - want).max() <= 1, np.argwhere(np.abs(x - want) > 1)[:10]
+    assert (x == want).mean() > 0.95
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_channel_shift_moves_codes_and_fills_the_zero_point(bits):
+    qm = _single_op_model(ChannelShift(6, [1, 1, 2, 1]), (6, 4, 5), bits)
+    assert [o["op"] for o in qm.ops] == ["input", "shift"]
+    z = qm.input_quant["zero_point"]
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 1 << bits, size=(3, 6, 4, 5))
+    got = qm.predict(codes)
+    want = np.full_like(codes, z)
+    want[:, 0, :-1, :] = codes[:, 0, 1:, :]       # up
+    want[:, 1, :, :-1] = codes[:, 1, :, 1:]       # left
+    want[:, 2:4, 1:, :] = codes[:, 2:4, :-1, :]   # down
+    want[:, 4, :, 1:] = codes[:, 4, :, :-1]       # right
+    want[:, 5] = codes[:, 5]                      # unshifted
+    assert np.array_equal(got, want)
