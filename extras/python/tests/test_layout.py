@@ -2,8 +2,9 @@
 
 Layers from the top: the package root and CLI, tools (train, test, benchmark, ...), zoo
 (architectures), compression (torch), deploy (codegen, builds, devices), core (IntModel,
-artifact, planner), then sparse and data, then the leaf modules errors and version. A module may import its own subpackage and any layer below
-its own, never one above it nor a sibling on the same level.
+artifact, planner), then sparse and data, then the leaf modules errors and version. A module
+may import its own subpackage and any layer below its own, never one above it nor a sibling on
+the same level.
 """
 import ast
 from pathlib import Path

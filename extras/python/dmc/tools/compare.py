@@ -17,7 +17,7 @@ from .metrics import top1
 
 # (key, header); "bytes" is what the model occupies deployed: the .dmc model bytes of a quantized
 # model, float32 weight bytes otherwise
-COLUMNS = [("name", "model"), ("arch", "arch"), ("kind", "kind"), ("params", "params"), ("macs", "MACs"),
+COLUMNS = [("name", "model"), ("arch", "arch"), ("kind", "kind"), ("params", "params"), ("nonzero_params", "nonzero"), ("macs", "MACs"),
            ("latency_ms", "host ms"), ("checkpoint_bytes", "checkpoint B"), ("bytes", "model B"),
            ("arena_bytes", "arena B"), ("cycles", "Uno cycles"), ("m4_instructions", "M4 instructions"),
            ("top1", "top-1"), ("integer_top1", "deployed top-1")]
@@ -107,7 +107,7 @@ def table_markdown(rows) -> str:
 
 
 def write_csv(rows, path: Path) -> None:
-    keys = [k for k, _ in COLUMNS] + ["model_bytes", "float_bytes", "nonzero_params", "flash_bytes", "sram_bytes",
+    keys = [k for k, _ in COLUMNS] + ["model_bytes", "float_bytes", "flash_bytes", "sram_bytes",
                                       "ms", "fits_uno", "dataset"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")

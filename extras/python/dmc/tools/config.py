@@ -107,6 +107,9 @@ def load_configs(model_path=None, dataset_path=None, overrides: dict | None = No
 
 def dataset_from_config(data: dict):
     """The Splits of a dataset config."""
+    import os
+
     from ..data import load_dataset
-    return load_dataset(data["dataset"], root=data["root"], val_size=data["val_size"], seed=data["split_seed"],
+    root = os.path.expanduser(data["root"]) if data["root"] else None
+    return load_dataset(data["dataset"], root=root, val_size=data["val_size"], seed=data["split_seed"],
                         download=data["download"], channels=data["channels"], input_size=data["input_size"])

@@ -56,6 +56,7 @@ def export_onnx(model, example, path) -> Path:
     with warnings.catch_warnings():
         # the TorchScript-based exporter: the torch.export-based one needs onnxscript on top
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Constant folding")
         torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=ONNX_OPSET)
     onnx.checker.check_model(onnx.load(str(path)))

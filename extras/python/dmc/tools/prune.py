@@ -4,8 +4,8 @@ fine-tuned with the masks in place, saved as a checkpoint of the same architectu
 * unstructured: the ``ratio`` of smallest-magnitude weights over all Conv2d/Linear layers
   (global L1) become zero;
 * structured: in every Conv2d/Linear but the classifier, the ``ratio`` of output channels with
-  the smallest L2 norm become zero, and so do the BatchNorm scale and shift that follow them, so
-  a pruned channel outputs exactly zero (``dmc.compress``'s channel pruning then removes it).
+  the smallest L2 norm become zero, and so do their biases and the BatchNorm scale and shift
+  that follow them, so a pruned channel outputs exactly zero (``dmc.compress``'s channel pruning then removes it).
 """
 from __future__ import annotations
 
@@ -52,9 +52,12 @@ def apply_pruning(model: nn.Module, kind: str, ratio: float, input_shape) -> lis
     for path, m in layers[:-1]:          # the classifier's outputs are the classes: never pruned
         tprune.ln_structured(m, "weight", amount=ratio, n=2, dim=0)
         params.append((m, "weight"))
+        keep = m.weight_mask.flatten(1).any(1).to(m.weight.dtype)
+        if m.bias is not None:    # a zero channel with a bias left would still output a constant
+            tprune.custom_from_mask(m, "bias", keep)
+            params.append((m, "bias"))
         bn = bns.get(path)
         if bn is not None and bn.affine:
-            keep = m.weight_mask.flatten(1).any(1).to(bn.weight.dtype)
             tprune.custom_from_mask(bn, "weight", keep)
             tprune.custom_from_mask(bn, "bias", keep)
             params += [(bn, "weight"), (bn, "bias")]
