@@ -17,8 +17,8 @@ from .metrics import top1
 
 # (key, header); "bytes" is what the model occupies deployed: the .dmc model bytes of a quantized
 # model, float32 weight bytes otherwise
-COLUMNS = [("name", "model"), ("arch", "arch"), ("kind", "kind"), ("params", "params"), ("nonzero_params", "nonzero"), ("macs", "MACs"),
-           ("latency_ms", "host ms"), ("checkpoint_bytes", "checkpoint B"), ("bytes", "model B"),
+COLUMNS = [("name", "model"), ("arch", "arch"), ("kind", "kind"), ("params", "params"), ("nonzero_params", "nonzero"),
+           ("macs", "MACs"), ("latency_ms", "host ms"), ("checkpoint_bytes", "checkpoint B"), ("bytes", "model B"),
            ("arena_bytes", "arena B"), ("cycles", "Uno cycles"), ("m4_instructions", "M4 instructions"),
            ("top1", "top-1"), ("integer_top1", "deployed top-1")]
 CSV_NAME, MD_NAME, PLOT_NAME = "compare_models.csv", "compare_models.md", "compare_models.png"
