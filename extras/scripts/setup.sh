@@ -8,10 +8,10 @@ cd "$ROOT"
 
 # Toolchains: host g++, AVR (Uno) and Cortex-M builds; simavr (with its library, to build the
 # UART harness) and QEMU for the simulated boards; Debian's Arduino core and the Arduino IDE's
-# command-line builder.
+# command-line builder. Fashion-MNIST for the backbone study and the tools.
 APT_PACKAGES=(g++ gcc-avr avr-libc binutils-avr gcc-arm-none-eabi libnewlib-arm-none-eabi
               libstdc++-arm-none-eabi-newlib simavr libsimavr-dev libelf-dev qemu-system-arm
-              arduino-core-avr arduino-builder)
+              arduino-core-avr arduino-builder dataset-fashion-mnist)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

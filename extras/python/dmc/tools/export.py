@@ -27,7 +27,8 @@ def export_checkpoint(path, torchscript=None, onnx=None, dmc=None) -> list[Path]
         model = ck.float_model()
         example = torch.zeros((1,) + ck.input_shape)
         if torchscript:
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)     # TorchScript is deprecated, still loads
                 traced = torch.jit.trace(model, example)
             Path(torchscript).parent.mkdir(parents=True, exist_ok=True)
             traced.save(str(torchscript))
