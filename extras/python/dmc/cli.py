@@ -197,7 +197,7 @@ def _compare(args):
     data_cfg = _configs(args)[1] if _has_dataset_args(args) else None
     models = [m for m in (args.models or "").split(",") if m]
     rows = compare(args.checkpoints or [], models, data_cfg, args.runs, args.sim, args.out, args.limit,
-                   progress=not args.quiet)
+                   progress=not args.quiet, stream=args.stream)
     print(table_text(rows))
     print(table_markdown(rows))
     print(f"written: {args.out}/{CSV_NAME}, {args.out}/{MD_NAME}, {args.out}/{PLOT_NAME}")
@@ -215,11 +215,14 @@ def _prune(args):
 
 
 def _quantize(args):
+    from .tools.config import read_yaml
     from .tools.quantize import quantize_checkpoint
+    cfg = read_yaml(args.compression_config) if args.compression_config else None
     rec = quantize_checkpoint(args.input_model, args.output_model, args.quantization_type, args.bits,
                               args.granularity, args.activation_bits, args.calibration_data, args.calibration_count,
-                              args.qat_epochs, dmc_out=args.dmc, progress=not args.quiet)
-    print(f"{args.output_model}: {args.quantization_type} {args.bits}-bit ({args.granularity})"
+                              args.qat_epochs, dmc_out=args.dmc, progress=not args.quiet, config=cfg)
+    q = rec["config"]["quantize"]
+    print(f"{args.output_model}: {q.get('scheme', 'static')} {q.get('bitwidth', 8)}-bit ({q.get('granularity', 'per_tensor')})"
           + (f", calibrated on {rec['calibration']}" if rec["calibration"] else "")
           + (f", {rec['qat_epochs']} QAT epochs" if rec["qat_epochs"] else "") + (f"; wrote {args.dmc}" if args.dmc else ""))
     return 0
@@ -329,8 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input shape for --arch (default: 1 28 28)")
     s.add_argument("--classes", type=int, default=10, help="classes for --arch (default: 10)")
     s.add_argument("--runs", type=int, default=50, help="timed host runs; the median is reported (default: 50)")
-    s.add_argument("--sim", choices=["uno", "m4"], help="build the deployable model and measure it on the simulated "
-                   "Uno (exact cycles) or the QEMU Cortex-M4 (instructions)")
+    s.add_argument("--sim", choices=["uno", "m4", "auto"], help="build the deployable model and measure it on the "
+                   "simulated Uno (exact cycles) or the QEMU Cortex-M4 (instructions); auto: the Uno if it fits")
     s.add_argument("--dmc", metavar="PATH", help="also keep the deployable .dmc model here")
     s.add_argument("--out", default="outputs/benchmarks", help="folder of the figures file (default: outputs/benchmarks)")
     s.set_defaults(func=_benchmark)
@@ -341,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--models", help="comma-separated architecture names to add untrained (figures only)")
     _config_args(s, model=False)
     s.add_argument("--runs", type=int, default=50, help="timed host runs per model (default: 50)")
-    s.add_argument("--sim", choices=["uno", "m4"], help="measure deployable models on a simulated board")
+    s.add_argument("--sim", choices=["uno", "m4", "auto"], help="measure deployable models on a simulated board "
+                   "(auto: the Uno for models that fit it, the QEMU Cortex-M4 for the rest)")
+    s.add_argument("--stream", type=int, default=5, help="test images streamed through the simulated board (default: 5)")
     s.add_argument("--limit", type=int, help="test on the first N test images only")
     s.add_argument("--out", default="outputs/benchmarks", help="output folder (default: outputs/benchmarks)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -372,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "ranges (default: the checkpoint's training split)")
     s.add_argument("--calibration-count", type=int, default=512, help="calibration images used (default: 512)")
     s.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware training epochs (default: 0)")
+    s.add_argument("--compression-config", metavar="YAML", help="a whole compression config (prune_channel + "
+                   "quantize sections, per-layer bit widths) instead of the options above")
     s.add_argument("--dmc", metavar="PATH", help="static: also write the deployable .dmc model")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_quantize)

@@ -12,7 +12,7 @@ from ..errors import DMCError
 from .checkpoints import Checkpoint
 from .metrics import count_macs, count_nonzero_params, count_params, host_latency_ms
 
-SIMS = ("uno", "m4")
+SIMS = ("uno", "m4", "auto")
 FLOAT_BYTES = 4
 
 
@@ -55,6 +55,11 @@ def deployment_figures(qm, dmc_path, x=None, sim: str | None = None, stream: int
         return row
     if sim not in SIMS:
         raise DMCError(f"unknown simulator '{sim}'; choose one of {list(SIMS)}")
+    if sim == "auto":
+        from ..deploy.boards import get_board
+        from ..deploy.budget import budget_text
+        sim = "uno" if budget_text(qm, get_board("uno"))[1] else "m4"
+    row["target"] = sim
     if x is None:
         x = np.random.default_rng(0).random((stream,) + tuple(qm.input_shape), dtype=np.float32)
     codes = qm.quantize_input(x[:stream])
@@ -68,8 +73,9 @@ def deployment_figures(qm, dmc_path, x=None, sim: str | None = None, stream: int
 
 
 def benchmark_checkpoint(ck: Checkpoint, runs: int = 50, sim: str | None = None, dmc_out=None, x=None,
-                         stream: int = 5) -> dict:
-    """All figures of a checkpoint (its deployed .dmc is written to ``dmc_out`` when given)."""
+                         stream: int = 5, strict: bool = True) -> dict:
+    """All figures of a checkpoint (its deployed .dmc is written to ``dmc_out`` when given).
+    ``sim`` on a model that does not deploy is an error when ``strict``, skipped otherwise."""
     from .evaluate import integer_model
     model = ck.model()
     row = {"name": ck.path.stem, "arch": ck.arch, "kind": _kind(ck), "checkpoint_bytes": ck.path.stat().st_size}
@@ -83,7 +89,7 @@ def benchmark_checkpoint(ck: Checkpoint, runs: int = 50, sim: str | None = None,
             qm.save(path)
             row.update(deployment_figures(qm, path, x, sim, stream))
         row["qm"] = qm
-    elif sim is not None:
+    elif sim is not None and strict:
         raise DMCError(f"{ck.path}: --sim measures deployable models only: quantize the checkpoint with "
                        "`dmc quantize --type static` first")
     return row

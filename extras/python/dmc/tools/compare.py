@@ -25,9 +25,12 @@ CSV_NAME, MD_NAME, PLOT_NAME = "compare_models.csv", "compare_models.md", "compa
 
 
 def compare(checkpoints=(), models=(), data_cfg: dict | None = None, runs: int = 50, sim: str | None = None,
-            out_dir="outputs/benchmarks", limit: int | None = None, progress: bool = True) -> list[dict]:
+            out_dir="outputs/benchmarks", limit: int | None = None, progress: bool = True,
+            stream: int = 5) -> list[dict]:
     """Benchmark and test every checkpoint (and build every named architecture untrained, for its
-    figures); write the tables and the plot into ``out_dir``; return the rows."""
+    figures); write the tables and the plot into ``out_dir``; return the rows. ``sim`` measures the
+    deployable ones, streaming ``stream`` test images through the simulated board (checked
+    bit-exactly against the interpreter)."""
     if not checkpoints and not models:
         raise DMCError("nothing to compare: give --checkpoints and/or --models")
     cks = [load_checkpoint(p) for p in checkpoints]
@@ -38,7 +41,7 @@ def compare(checkpoints=(), models=(), data_cfg: dict | None = None, runs: int =
     for ck in tqdm(cks, desc="checkpoints", disable=not progress, unit="model"):
         checkpoint_splits_match(ck, splits)
         x, y = splits.x_test[:limit], splits.y_test[:limit]
-        row = benchmark_checkpoint(ck, runs, sim, x=x)
+        row = benchmark_checkpoint(ck, runs, sim, x=x, stream=stream, strict=False)
         row["top1"] = top1(ck.model(), x, y)
         qm = row.pop("qm", None)
         if qm is not None:
@@ -108,7 +111,7 @@ def table_markdown(rows) -> str:
 
 def write_csv(rows, path: Path) -> None:
     keys = [k for k, _ in COLUMNS] + ["model_bytes", "float_bytes", "flash_bytes", "sram_bytes",
-                                      "ms", "fits_uno", "dataset"]
+                                      "ms", "fits_uno", "target", "dataset"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()

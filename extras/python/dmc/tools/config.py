@@ -30,6 +30,7 @@ DATASET_KEYS = {
     "channels": (None, (int,), "folder datasets: 1 (grey) or 3 (RGB)"),
     "input_size": (None, (int, list), "folder datasets: image size, an int or [height, width]"),
     "split_seed": (25, (int,), "seed of the validation split"),
+    "train_limit": (None, (int,), "train on the first N training images only (quick runs)"),
 }
 
 
@@ -111,5 +112,11 @@ def dataset_from_config(data: dict):
 
     from ..data import load_dataset
     root = os.path.expanduser(data["root"]) if data["root"] else None
-    return load_dataset(data["dataset"], root=root, val_size=data["val_size"], seed=data["split_seed"],
-                        download=data["download"], channels=data["channels"], input_size=data["input_size"])
+    splits = load_dataset(data["dataset"], root=root, val_size=data["val_size"], seed=data["split_seed"],
+                          download=data["download"], channels=data["channels"], input_size=data["input_size"])
+    limit = data.get("train_limit")
+    if limit is not None:
+        if limit < 1:
+            raise ConfigError(f"'train_limit' must be >= 1, got {limit}")
+        splits.x_train, splits.y_train = splits.x_train[:limit], splits.y_train[:limit]
+    return splits

@@ -50,17 +50,23 @@ def calibration_inputs(ck, folder=None, count: int = 512) -> tuple[torch.Tensor,
 
 def quantize_checkpoint(src, dst, kind: str = "static", bits: int = 8, granularity: str = "per_channel",
                         activation_bits: int = 8, calibration=None, calibration_count: int = 512,
-                        qat_epochs: int = 0, lr: float = 1e-4, dmc_out=None, progress: bool = True) -> dict:
-    """Quantize ``src`` into ``dst`` (and the .dmc into ``dmc_out`` for static); returns the record."""
+                        qat_epochs: int = 0, lr: float = 1e-4, dmc_out=None, progress: bool = True,
+                        config: dict | None = None) -> dict:
+    """Quantize ``src`` into ``dst`` (and the .dmc into ``dmc_out`` for static); returns the record.
+    ``config``: a whole compression config (``prune_channel`` + ``quantize``, see
+    :mod:`dmc.compression.config`) instead of the one made of kind / bits / granularity."""
     ck = load_checkpoint(src)
     if ck.quantized:
         raise CheckpointError(f"{src}: is already quantized")
     if qat_epochs < 0:
         raise ConfigError(f"qat epochs must be >= 0, got {qat_epochs}")
+    cfg = config if config is not None else quantization_config(kind, bits, granularity, activation_bits)
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("quantize"), dict):
+        raise ConfigError("a compression config needs a 'quantize' section (scheme, bitwidth, ...)")
+    kind = cfg["quantize"].get("scheme", "static")
     if dmc_out is not None and kind != "static":
         raise ConfigError("--dmc needs --type static: only integer-only models deploy")
     model = ck.float_model()
-    cfg = quantization_config(kind, bits, granularity, activation_bits)
     calib, source = (calibration_inputs(ck, calibration, calibration_count) if kind == "static" else (None, None))
     cm = compress(model, cfg, (1,) + ck.input_shape, calibration_data=calib)
     if qat_epochs:
