@@ -27,13 +27,22 @@ from dmc.zoo.lenet import LENET5_ULTRA
 from dmc.zoo.registry import available
 
 INT8 = {"quantize": {"scheme": "static", "bitwidth": 8, "granularity": "per_channel", "activation_bitwidth": 8}}
+# the backbones' own deployment config (the one their SRAM-budget scaling plans the arena with)
+EDGE = "the backbones' EDGE_DEPLOY"
 # name -> (architecture, builder options, compression config, where it is meant to run)
 MODELS = {
     "lenet5": ("lenet5", {}, LENET5_ULTRA, "uno"),          # the seed's Ultra recipe: fits an Uno
     "resnet8": ("resnet8", {}, INT8, "m4"),
-    "edge_nano": ("edge_nano", {"sram_budget": 1500}, INT8, "uno"),
-    "edge_small": ("edge_small", {}, INT8, "m4"),
+    "edge_nano": ("edge_nano", {"sram_budget": 1500}, EDGE, "uno"),
+    "edge_small": ("edge_small", {}, EDGE, "m4"),
 }
+
+
+def compression_config(cfg):
+    if cfg is EDGE:
+        from dmc.zoo.microsign_edge import EDGE_DEPLOY
+        return EDGE_DEPLOY
+    return cfg
 
 
 def run(out_dir, models=None, epochs: int = 15, qat_epochs: int = 5, qat_lr: float = 5e-4, measure: bool = True,
@@ -56,6 +65,7 @@ def run(out_dir, models=None, epochs: int = 15, qat_epochs: int = 5, qat_lr: flo
     checkpoints, timings = [], {}
     for name in names:
         arch, options, compression, _ = MODELS[name]
+        compression = compression_config(compression)
         model_cfg, data_cfg = load_configs(overrides={"arch": arch, "epochs": epochs, "dataset": "fashion_mnist",
                                                       "val_size": 5000, "train_limit": train_limit})
         model_cfg["options"] = dict(options)
@@ -71,7 +81,8 @@ def run(out_dir, models=None, epochs: int = 15, qat_epochs: int = 5, qat_lr: flo
         timings[name] = round(time.time() - t)
         checkpoints += [best, quantized]
     print(f"== comparing {len(checkpoints)} checkpoints on the Fashion-MNIST test set"
-          + (f" and measuring the deployed models ({stream} images streamed through each simulator)" if measure else ""))
+          + (f" and measuring the deployed models ({stream} images streamed through each simulator)"
+             if measure else ""))
     data_cfg = load_configs(overrides={"dataset": "fashion_mnist", "val_size": 5000})[1]
     rows = compare(checkpoints, (), data_cfg, runs=20, sim="auto" if measure else None, out_dir=out, limit=test_limit,
                    progress=progress, stream=stream)

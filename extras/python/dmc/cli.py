@@ -222,9 +222,11 @@ def _quantize(args):
                               args.granularity, args.activation_bits, args.calibration_data, args.calibration_count,
                               args.qat_epochs, dmc_out=args.dmc, progress=not args.quiet, config=cfg)
     q = rec["config"]["quantize"]
-    print(f"{args.output_model}: {q.get('scheme', 'static')} {q.get('bitwidth', 8)}-bit ({q.get('granularity', 'per_tensor')})"
+    print(f"{args.output_model}: {q.get('scheme', 'static')} {q.get('bitwidth', 8)}-bit "
+          f"({q.get('granularity', 'per_tensor')})"
           + (f", calibrated on {rec['calibration']}" if rec["calibration"] else "")
-          + (f", {rec['qat_epochs']} QAT epochs" if rec["qat_epochs"] else "") + (f"; wrote {args.dmc}" if args.dmc else ""))
+          + (f", {rec['qat_epochs']} QAT epochs" if rec["qat_epochs"] else "")
+          + (f"; wrote {args.dmc}" if args.dmc else ""))
     return 0
 
 
@@ -335,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sim", choices=["uno", "m4", "auto"], help="build the deployable model and measure it on the "
                    "simulated Uno (exact cycles) or the QEMU Cortex-M4 (instructions); auto: the Uno if it fits")
     s.add_argument("--dmc", metavar="PATH", help="also keep the deployable .dmc model here")
-    s.add_argument("--out", default="outputs/benchmarks", help="folder of the figures file (default: outputs/benchmarks)")
+    s.add_argument("--out", default="outputs/benchmarks",
+                   help="folder of the figures file (default: outputs/benchmarks)")
     s.set_defaults(func=_benchmark)
 
     s = sub.add_parser("compare", help="benchmark figures + test top-1 of several models side by side (text, "
@@ -346,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", type=int, default=50, help="timed host runs per model (default: 50)")
     s.add_argument("--sim", choices=["uno", "m4", "auto"], help="measure deployable models on a simulated board "
                    "(auto: the Uno for models that fit it, the QEMU Cortex-M4 for the rest)")
-    s.add_argument("--stream", type=int, default=5, help="test images streamed through the simulated board (default: 5)")
+    s.add_argument("--stream", type=int, default=5,
+                   help="test images streamed through the simulated board (default: 5)")
     s.add_argument("--limit", type=int, help="test on the first N test images only")
     s.add_argument("--out", default="outputs/benchmarks", help="output folder (default: outputs/benchmarks)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -372,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bits", type=int, choices=[8, 4, 2], default=8, help="weight bits (default: 8)")
     s.add_argument("--granularity", choices=["per_channel", "per_tensor"], default="per_channel",
                    help="weight scales per output channel or per tensor (default: per_channel)")
-    s.add_argument("--activation-bits", type=int, choices=[8, 4], default=8, help="static: activation bits (default: 8)")
+    s.add_argument("--activation-bits", type=int, choices=[8, 4], default=8,
+                   help="static: activation bits (default: 8)")
     s.add_argument("--calibration-data", metavar="FOLDER", help="static: a folder of images for the activation "
                    "ranges (default: the checkpoint's training split)")
     s.add_argument("--calibration-count", type=int, default=512, help="calibration images used (default: 512)")

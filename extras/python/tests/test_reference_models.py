@@ -112,3 +112,18 @@ def test_reference_models_deploy_through_compress_and_convert(name, shape):
         print(f"sample {i[0]} class {i[1]}: interpreter {got[tuple(i)]:.5f} vs fake-quant {want[tuple(i)]:.5f}")
     assert np.allclose(lsb, np.round(lsb), atol=1e-2)
     assert (lsb <= 2.01).mean() >= 0.98, f"only {(lsb <= 2.01).mean():.3f} within 2 LSB, max {lsb.max()}"
+
+
+def test_registered_deployment_form_and_open_keyword_builders():
+    from dmc.zoo.registry import builder_options, deployment_form
+
+    def open_builder(in_channels, input_size, num_classes, **kwargs):
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * input_size * input_size, num_classes,
+                                                     bias=kwargs.get("bias", True)))
+    register("open_test_arch", open_builder, deployment_form=lambda m: m[1:])
+    assert builder_options("open_test_arch") is None           # **kwargs: the builder checks its options
+    m = build("open_test_arch", 1, 3, 2, bias=False)
+    assert m[1].bias is None
+    assert isinstance(deployment_form("open_test_arch", m)[0], nn.Linear)
+    plain = build("resnet8", 1, 28, 10)
+    assert deployment_form("resnet8", plain) is plain

@@ -94,7 +94,8 @@ def _download(root: Path) -> Path:
         with tarfile.open(archive, "r:gz") as tar:
             tar.extractall(root, filter="data")
     except (OSError, tarfile.TarError) as e:
-        raise DataError(f"downloading CIFAR-10 failed ({e}); put the '{FOLDER}' folder (from {URL}) in {root}") from None
+        raise DataError(f"downloading CIFAR-10 failed ({e}); put the '{FOLDER}' folder (from {URL}) in "
+                        f"{root}") from None
     finally:
         archive.unlink(missing_ok=True)
     return root / FOLDER
@@ -122,5 +123,6 @@ def load_cifar10(root=None, download: bool = True) -> dict:
         if not isinstance(names, list) or len(names) != 10:
             raise DataError(f"{folder / 'batches.meta'}: 'label_names' must list the 10 class names")
         classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-    return {"train_images": np.concatenate([p[0] for p in parts]), "train_labels": np.concatenate([p[1] for p in parts]),
-            "test_images": test_x, "test_labels": test_y, "classes": classes}
+    return {"train_images": np.concatenate([p[0] for p in parts]),
+            "train_labels": np.concatenate([p[1] for p in parts]), "test_images": test_x, "test_labels": test_y,
+            "classes": classes}

@@ -79,7 +79,7 @@ class Checkpoint:
 
     def meta(self) -> dict:
         """The metadata, without state dicts and optimizer state."""
-        return {k: v for k, v in self.data.items() if k not in ("state_dict", "optimizer", "scheduler")
+        return {k: v for k, v in self.data.items() if k not in ("state_dict", "optimizer", "scheduler", "loader_rng")
                 and not (k == "quantization" and v)} | (
             {"quantization": {k: v for k, v in self.data["quantization"].items() if k != "state_dict"}}
             if self.quantized else {})
@@ -103,9 +103,12 @@ class Checkpoint:
         if not self.quantized:
             return model
         from ..compression.compressed_model import compress
+        from ..zoo.registry import deployment_form
+        model = deployment_form(self.arch, model)
         q = self.data["quantization"]
         # the calibration ranges are part of the saved state: a zero batch only builds the quantizers
-        cm = compress(model, q["config"], (1,) + self.input_shape, calibration_data=torch.zeros((1,) + self.input_shape))
+        shape = (1,) + self.input_shape
+        cm = compress(model, q["config"], shape, calibration_data=torch.zeros(shape))
         try:
             cm.load_state_dict(q["state_dict"])
         except RuntimeError as e:

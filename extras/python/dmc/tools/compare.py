@@ -49,7 +49,8 @@ def compare(checkpoints=(), models=(), data_cfg: dict | None = None, runs: int =
         rows.append(row)
     for name in models:
         if splits is None:
-            raise DMCError("--models needs a dataset (a dataset config or a checkpoint) for the input shape and classes")
+            raise DMCError("--models needs a dataset (a dataset config or a checkpoint) for the input shape and "
+                           "classes")
         model = build(name, splits.input_shape[0], splits.input_shape[1:], splits.num_classes)
         rows.append({"name": name, "arch": name, "kind": "untrained float32",
                      **model_figures(model, splits.input_shape, runs)})

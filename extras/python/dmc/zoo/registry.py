@@ -1,8 +1,10 @@
 """The architecture registry: a name -> builder(in_channels, input_size, num_classes, **options)
-table that the tools (train, test, benchmark, compare, ...) build every model through.
+table that the tools (train, test, benchmark, compare, ...) build every model through, and the
+deployment form of each (e.g. a reparameterized copy) that compression starts from.
 
-Builders of other zoo modules join by defining a module-level ``ARCHITECTURES`` dict of the
-same shape: every module of ``dmc.zoo`` is looked at the first time a name is not found here.
+Zoo modules join either in the lazy table below (imported on first use, skipped while the
+module is absent) or by defining a module-level ``ARCHITECTURES`` dict of the same shape (every
+zoo module is looked at the first time a name is not found); users call :func:`register`.
 """
 from __future__ import annotations
 
@@ -25,16 +27,27 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "ds_cnn": ds_cnn,
     "mobilenet_v2": mobilenet_v2,
 }
+# name -> (zoo module, builder, function giving the deployment form or None), imported lazily
+LAZY = {
+    "edge_nano": ("microsign_edge", "edge_nano", "reparameterize"),
+    "edge_micro": ("microsign_edge", "edge_micro", "reparameterize"),
+    "edge_small": ("microsign_edge", "edge_small", "reparameterize"),
+}
+DEPLOYMENT_FORMS: dict[str, Callable[[nn.Module], nn.Module]] = {}
 _discovered = False
 
 
-def register(name: str, builder: Callable[..., nn.Module]) -> None:
-    """Add a builder under ``name``; it must accept in_channels, input_size and num_classes."""
+def register(name: str, builder: Callable[..., nn.Module],
+             deployment_form: Callable[[nn.Module], nn.Module] | None = None) -> None:
+    """Add a builder under ``name``; it must accept in_channels, input_size and num_classes.
+    ``deployment_form(model)`` returns the copy that compression and deployment start from."""
     params = inspect.signature(builder).parameters
     missing = [p for p in ("in_channels", "input_size", "num_classes") if p not in params]
     if missing:
         raise ConfigError(f"architecture '{name}': its builder lacks the parameters {missing}")
     ARCHITECTURES[name] = builder
+    if deployment_form is not None:
+        DEPLOYMENT_FORMS[name] = deployment_form
 
 
 def _discover() -> None:
@@ -43,6 +56,16 @@ def _discover() -> None:
     if _discovered:
         return
     _discovered = True
+    for name, (module, builder, form) in LAZY.items():
+        if name in ARCHITECTURES:
+            continue
+        try:
+            mod = importlib.import_module(f"{__package__}.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{module}":
+                raise
+            continue
+        register(name, getattr(mod, builder), getattr(mod, form) if form else None)
     for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if info.name in ("registry", "__init__"):
             continue
@@ -58,10 +81,21 @@ def available() -> list[str]:
     return sorted(ARCHITECTURES)
 
 
-def builder_options(name: str) -> list[str]:
-    """The extra keyword options of an architecture (beyond channels, size and classes)."""
+def builder_options(name: str) -> list[str] | None:
+    """The extra keyword options of an architecture (beyond channels, size and classes); None
+    when its builder takes any keyword (``**kwargs``) and checks them itself."""
     params = inspect.signature(get_builder(name)).parameters
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
     return [p for p in params if p not in ("in_channels", "input_size", "num_classes")]
+
+
+def deployment_form(name: str, model: nn.Module) -> nn.Module:
+    """The form of ``model`` (built as ``name``) that compression starts from: a reparameterized
+    copy for architectures that have one, the model itself otherwise."""
+    get_builder(name)
+    form = DEPLOYMENT_FORMS.get(name)
+    return form(model).eval() if form is not None else model
 
 
 def get_builder(name: str) -> Callable[..., nn.Module]:
@@ -79,7 +113,7 @@ def build(name: str, in_channels: int, input_size, num_classes: int, **options) 
     (height, width)) and ``num_classes`` outputs; ``options`` go to its builder."""
     builder = get_builder(name)
     allowed = builder_options(name)
-    unknown = [k for k in options if k not in allowed]
+    unknown = [k for k in options if allowed is not None and k not in allowed]
     if unknown:
         raise ConfigError(f"architecture '{name}': unknown option(s) {unknown}; its options: {allowed}")
     if isinstance(input_size, (tuple, list)) and len(input_size) == 2 and input_size[0] == input_size[1]:
