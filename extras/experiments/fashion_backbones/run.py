@@ -31,12 +31,12 @@ def main():
     p.add_argument("--no-measure", action="store_true", help="skip the simulated boards")
     p.add_argument("--reuse", action="store_true", help="reuse trained checkpoints found in --out")
     p.add_argument("--smoke", action="store_true", help="a tiny run to check the driver: 1+1 epochs on 2,000 "
-                   "training images, 500 test images, 3 streamed")
+                   "training images, 1,000 validation and 500 test images, 3 streamed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args()
     if a.smoke:
         run(a.out, a.models, epochs=1, qat_epochs=1, measure=not a.no_measure, stream=3, train_limit=2000,
-            test_limit=500, progress=not a.quiet)
+            test_limit=500, val_size=1000, progress=not a.quiet)
     else:
         run(a.out, a.models, epochs=a.epochs, qat_epochs=a.qat_epochs, measure=not a.no_measure, stream=a.stream,
             reuse=a.reuse, progress=not a.quiet)

@@ -47,7 +47,7 @@ def compression_config(cfg):
 
 def run(out_dir, models=None, epochs: int = 15, qat_epochs: int = 5, qat_lr: float = 5e-4, measure: bool = True,
         stream: int = 100, train_limit: int | None = None, test_limit: int | None = None, reuse: bool = False,
-        progress: bool = True) -> list[dict]:
+        val_size: int = 5000, progress: bool = True) -> list[dict]:
     """Train, compress and compare ``models`` (default: every one whose architecture is registered)."""
     t0 = time.time()
     out = Path(out_dir)
@@ -67,7 +67,7 @@ def run(out_dir, models=None, epochs: int = 15, qat_epochs: int = 5, qat_lr: flo
         arch, options, compression, _ = MODELS[name]
         compression = compression_config(compression)
         model_cfg, data_cfg = load_configs(overrides={"arch": arch, "epochs": epochs, "dataset": "fashion_mnist",
-                                                      "val_size": 5000, "train_limit": train_limit})
+                                                      "val_size": val_size, "train_limit": train_limit})
         model_cfg["options"] = dict(options)
         t = time.time()
         best = out / "checkpoints" / f"{arch}_fashion_mnist_best.pt"
@@ -83,7 +83,7 @@ def run(out_dir, models=None, epochs: int = 15, qat_epochs: int = 5, qat_lr: flo
     print(f"== comparing {len(checkpoints)} checkpoints on the Fashion-MNIST test set"
           + (f" and measuring the deployed models ({stream} images streamed through each simulator)"
              if measure else ""))
-    data_cfg = load_configs(overrides={"dataset": "fashion_mnist", "val_size": 5000})[1]
+    data_cfg = load_configs(overrides={"dataset": "fashion_mnist", "val_size": val_size})[1]
     rows = compare(checkpoints, (), data_cfg, runs=20, sim="auto" if measure else None, out_dir=out, limit=test_limit,
                    progress=progress, stream=stream)
     for r in rows:

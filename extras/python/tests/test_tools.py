@@ -322,3 +322,20 @@ def test_cli_errors_exit_2_with_a_named_cause(work, tmp_path, capsys):
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert re.search(pattern, err), (args, err)
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="dataset-fashion-mnist not installed")
+def test_fashion_backbones_study_smoke(tmp_path):
+    """The study's driver end to end on a sliver of Fashion-MNIST (LeNet-5 only, no simulator)."""
+    from dmc.cli import experiment
+    from dmc.data import load_dataset
+    rows = experiment("fashion_backbones").run(tmp_path, models=["lenet5"], epochs=1, qat_epochs=1, measure=False,
+                                               train_limit=300, test_limit=200, val_size=500, progress=False)
+    assert [r["kind"] for r in rows] == ["float32", "static int4"]
+    s = load_dataset("fashion_mnist")
+    qm = load(tmp_path / "lenet5.dmc")
+    expected = float((qm.predict(s.x_test[:200]).argmax(1) == s.y_test[:200]).mean())
+    assert rows[1]["integer_top1"] == expected and rows[1]["model_bytes"] == qm.model_bytes
+    for name in ("compare_models.csv", "compare_models.md", "compare_models.png", "fashion_backbones.json"):
+        assert (tmp_path / name).is_file(), name

@@ -1,5 +1,5 @@
-"""``dmc benchmark``: the figures of one model: parameters, MACs, host latency (median of N runs),
-checkpoint size, and for a deployable (statically quantized) model its .dmc model bytes and arena,
+"""``dmc benchmark``: the figures of one model: parameters, MACs, host latency of the float model
+(median of N runs), checkpoint size, and for a deployable (statically quantized) model its .dmc model bytes and arena,
 plus exact cycles on the simulated Uno (simavr) or instruction counts on the QEMU Cortex-M4."""
 from __future__ import annotations
 
@@ -79,9 +79,9 @@ def benchmark_checkpoint(ck: Checkpoint, runs: int = 50, sim: str | None = None,
     from .evaluate import integer_model
     model = ck.model()
     row = {"name": ck.path.stem, "arch": ck.arch, "kind": _kind(ck), "checkpoint_bytes": ck.path.stat().st_size}
+    # the float model's figures: a quantized model's host latency would time its fake-quant
+    # simulation, not a deployment (its speed on a device is the simulated cycles below)
     row.update(model_figures(ck.float_model() if ck.quantized else model, ck.input_shape, runs))
-    if ck.quantized:
-        row["latency_ms"] = round(host_latency_ms(model, ck.input_shape, runs), 4)   # the fake-quant model's
     qm = integer_model(ck)
     if qm is not None:
         with tempfile.TemporaryDirectory(prefix="dmc-bench-") as tmp:

@@ -7,6 +7,7 @@ Unknown keys and wrongly typed values are ConfigErrors naming the file and the k
 from __future__ import annotations
 
 import difflib
+import functools
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -107,16 +108,23 @@ def load_configs(model_path=None, dataset_path=None, overrides: dict | None = No
 
 
 def dataset_from_config(data: dict):
-    """The Splits of a dataset config."""
+    """The Splits of a dataset config (the last one loaded is kept: train, quantize and compare
+    in one process read a data set once)."""
+    import copy
     import os
-
-    from ..data import load_dataset
     root = os.path.expanduser(data["root"]) if data["root"] else None
-    splits = load_dataset(data["dataset"], root=root, val_size=data["val_size"], seed=data["split_seed"],
-                          download=data["download"], channels=data["channels"], input_size=data["input_size"])
+    splits = copy.copy(_load(data["dataset"], root, data["val_size"], data["split_seed"], data["download"],
+                             data["channels"], data["input_size"]))
     limit = data.get("train_limit")
     if limit is not None:
         if limit < 1:
             raise ConfigError(f"'train_limit' must be >= 1, got {limit}")
         splits.x_train, splits.y_train = splits.x_train[:limit], splits.y_train[:limit]
     return splits
+
+
+@functools.lru_cache(maxsize=1)
+def _load(name, root, val_size, seed, download, channels, input_size):
+    from ..data import load_dataset
+    return load_dataset(name, root=root, val_size=val_size, seed=seed, download=download, channels=channels,
+                        input_size=input_size)
