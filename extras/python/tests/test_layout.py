@@ -1,9 +1,10 @@
 """The package layout: imports run one way, down the flow, and every module says what it is for.
 
-Layers from the top: the package root and CLI, zoo (architectures), compression (torch), deploy
-(codegen, builds, devices), core (IntModel, artifact, planner), then sparse and data, then the
-leaf modules errors and version. A module may import its own subpackage and any layer below
-its own, never one above it nor a sibling on the same level.
+Layers from the top: the package root and CLI, tools (train, test, benchmark, ...), zoo
+(architectures), compression (torch), deploy (codegen, builds, devices), core (IntModel,
+artifact, planner), then sparse and data, then the leaf modules errors and version. A module
+may import its own subpackage and any layer below its own, never one above it nor a sibling on
+the same level.
 """
 import ast
 from pathlib import Path
@@ -13,8 +14,8 @@ import pytest
 import dmc
 
 PACKAGE = Path(dmc.__file__).parent
-LAYERS = {"__main__": 7, "": 6, "cli": 6, "zoo": 5, "compression": 4, "deploy": 3, "core": 2, "sparse": 1, "data": 1,
-          "errors": 0, "version": 0, "progress": 0}
+LAYERS = {"__main__": 8, "": 7, "cli": 7, "tools": 6, "zoo": 5, "compression": 4, "deploy": 3, "core": 2, "sparse": 1,
+          "data": 1, "errors": 0, "version": 0, "progress": 0}
 
 
 def _modules():

@@ -65,7 +65,7 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
         monitor: str = "loss", weight_decay: float = 0.0, device="cpu", progress: bool = True,
         schedule: str | None = None, augment=None, teacher: nn.Module | None = None,
         distill_alpha: float = 0.5, distill_temperature: float = 4.0,
-        restore_best: bool | None = None) -> list[dict]:
+        restore_best: bool | None = None, start_epoch: int = 1, on_epoch_end=None) -> list[dict]:
     """Train ``model``. Returns the per-epoch history.
 
     * ``val_loader`` + ``patience``: stop after ``patience`` epochs without improvement of the
@@ -75,6 +75,8 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
     * ``augment``: a function applied to each training batch of inputs (e.g. random shifts).
     * ``teacher``: knowledge distillation; the loss becomes
       ``(1 - a) * loss_fn + a * T^2 * KL(softmax(teacher / T) || softmax(model / T))``.
+    * ``start_epoch`` > 1 resumes a run (pass the restored optimizer and scheduler);
+      ``on_epoch_end(row)`` is called after each epoch with its history row (e.g. to checkpoint).
     """
     if epochs < 1:
         raise DataError(f"epochs must be >= 1, got {epochs}")
@@ -96,7 +98,7 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
         teacher.eval()
     model.to(device)
     history, best, best_state, stale = [], None, None, 0
-    for epoch in range(1, epochs + 1):
+    for epoch in range(start_epoch, epochs + 1):
         model.train()
         seen, loss_sum = 0, 0.0
         bar = progress_bar(_pairs(train_loader, "fit"), total=_len(train_loader), desc=f"epoch {epoch}/{epochs}",
@@ -134,6 +136,8 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
             else:
                 stale += 1
         history.append(row)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
         if progress:
             progress_write("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         if patience is not None and stale >= patience:
