@@ -21,6 +21,7 @@ from .pruning import prune_graph
 from .quant_layers import ActQuantizer, QConv2d, QLinear
 from .ste import round_half_up_ste, round_ste
 from .training import TrainableMixin, batches
+from .weight_pruning import WeightPruner
 
 # ops of the lowered graph, shared with the integer model
 WEIGHTED = ("conv2d", "linear")
@@ -118,11 +119,18 @@ class CompressedModel(TrainableMixin, nn.Module):
                     self.qsource[n.name] = n.name
                 else:
                     self.qsource[n.name] = self.qsource[n.inputs[0]]
+        # unstructured pruning: masks on the folded weights, before calibration sees them
+        self.weight_pruner = None
+        if cfg.prune_weight is not None:
+            names = {n.name: (n.path, n.attrs["alias"]) for n in nodes if n.op in WEIGHTED}
+            self.weight_pruner = WeightPruner(cfg.prune_weight, self.layers, names)
 
     # -- running ---------------------------------------------------------------------------------
     def forward(self, x):
         if x.dim() == len(self.input_shape) - 1:
             x = x.unsqueeze(0)
+        if self.weight_pruner is not None and self.training and torch.is_grad_enabled():
+            self.weight_pruner.training_step(self.layers)
         env = {}
         for n in self.nodes:
             if n.op == "input":

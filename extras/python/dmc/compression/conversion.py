@@ -6,6 +6,8 @@ here; a layer that could overflow int32 is an export error, never a silently wro
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -86,7 +88,22 @@ def convert(cm: CompressedModel) -> IntModel:
                 attrs["value"] = float(n.attrs["value"])
         ops.append({"name": n.name, "op": n.op, "inputs": list(n.inputs), "attrs": attrs})
     meta = {"dmc_version": __version__, "source_model": cm.source, "prune_report": cm.prune_report}
+    if cm.weight_pruner is not None:
+        meta["weight_pruning"] = _weight_sparsity(cm)
     return IntModel(STATIC if static else DYNAMIC, tensors, ops, arrays, cm.output_name, meta)
+
+
+def _weight_sparsity(cm: CompressedModel) -> list[dict]:
+    """Per pruned layer: the target sparsity, the fraction masked and the fraction of integer
+    weights that are zero (at least the masked one: small kept weights may round to 0)."""
+    rows = cm.weight_pruner.report(cm.layers)
+    for row, key in zip(rows, cm.weight_pruner.targets):
+        qw = cm.layers[key].quantized_weight()[0]
+        row["zero"] = float((qw == 0).double().mean())
+    lag = cm.weight_pruner.behind_schedule(cm.layers)
+    if lag:
+        warnings.warn(lag, stacklevel=3)
+    return rows
 
 
 def _weighted(cm, n, static, tensors, arrays, qp) -> dict:
