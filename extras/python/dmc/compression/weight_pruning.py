@@ -18,11 +18,14 @@ the ones of smallest magnitude, for sparse storage (dCSR, RLE) on the device.
   least its largest weight).
 
 Weights pruned once are ranked as zeros afterwards, so the sparsity only grows and a pruned
-weight never comes back.
+weight never comes back. A new schedule can continue from the masks of an earlier one
+(:meth:`CompressedModel.set_weight_pruning`): gradual pruning in stages, each trained and
+converted on its own.
 """
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn as nn
@@ -39,8 +42,9 @@ def polynomial_sparsity(step: int, initial: float, final: float, begin: int, end
 
 
 def kept_count(numel: int, sparsity: float) -> int:
-    """How many weights a layer of ``numel`` weights keeps at ``sparsity``."""
-    return numel - int(round(sparsity * numel))
+    """How many weights a layer of ``numel`` weights keeps at ``sparsity`` (the pruned count is
+    rounded half up)."""
+    return numel - int(math.floor(sparsity * numel + 0.5))
 
 
 def layer_masks(scores: dict[str, torch.Tensor], sparsity: dict[str, float]) -> dict[str, torch.Tensor]:
@@ -55,20 +59,20 @@ def layer_masks(scores: dict[str, torch.Tensor], sparsity: dict[str, float]) -> 
 
 
 def global_masks(scores: dict[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
-    """Global ranking: keep the largest scores over all layers together; every layer keeps at
-    least its own largest score, so that no layer is left without weights."""
+    """Global ranking: keep the largest scores over all layers together. Every layer keeps at
+    least its own largest score (so that none is left without weights); the rest of the kept
+    count goes to the largest other scores, so the model's total is exact. Where every layer's
+    maximum is among the global top scores anyway, this is plain global top-k."""
     names = list(scores)
     flat = torch.cat([scores[n].reshape(-1).double() for n in names])
-    keep = _top(flat, kept_count(flat.numel(), sparsity))
-    masks, at = {}, 0
-    for n in names:
-        k = scores[n].numel()
-        m = keep[at:at + k].clone()
-        at += k
-        if not m.any():
-            m[int(torch.argmax(scores[n].reshape(-1)))] = 1.0
-        masks[n] = m.reshape(scores[n].shape)
-    return masks
+    sizes = [scores[n].numel() for n in names]
+    starts = [sum(sizes[:i]) for i in range(len(names))]
+    own_max = torch.tensor([st + int(torch.argmax(scores[n].reshape(-1))) for n, st in zip(names, starts)])
+    rest = flat.clone()
+    rest[own_max] = -math.inf
+    keep = _top(rest, max(0, kept_count(flat.numel(), sparsity) - len(names)))
+    keep[own_max] = 1.0
+    return {n: keep[st:st + k].reshape(scores[n].shape) for n, st, k in zip(names, starts, sizes)}
 
 
 def _top(flat: torch.Tensor, keep: int) -> torch.Tensor:
@@ -107,7 +111,8 @@ class WeightPruner(nn.Module):
         self.targets = {k: s for k, s in targets.items() if s > 0}
         self.names = names
         for key in self.targets:
-            layers[key].register_buffer("weight_mask", torch.ones_like(layers[key].weight))
+            if getattr(layers[key], "weight_mask", None) is None:    # a new schedule keeps earlier masks
+                layers[key].register_buffer("weight_mask", torch.ones_like(layers[key].weight))
         if pw.schedule == "oneshot" or pw.begin_step == 0:
             self.apply_sparsity(layers, 0)
 
@@ -153,17 +158,21 @@ class WeightPruner(nn.Module):
                  "weights": layers[k].weight.numel()} for k, target in self.targets.items()]
 
     def behind_schedule(self, layers: nn.ModuleDict) -> str | None:
-        """Why the masks are below their final sparsity (the schedule has not ended), or None."""
+        """Why the masks hold fewer zeros than the final sparsity asks for (a polynomial schedule
+        that has not reached its end_step), or None."""
+        if self.config.schedule == "oneshot":
+            return None
         rows = self.report(layers)
+        pruned = {r["layer"]: int(round(r["masked"] * r["weights"])) for r in rows}
         if self.config.ranking == "global":
             total = sum(r["weights"] for r in rows)
-            masked = sum(r["masked"] * r["weights"] for r in rows) / max(total, 1)
-            lag = [("the model", masked, self.config.default)]
+            lag = [("the model", sum(pruned.values()), total - kept_count(total, self.config.default), total)]
         else:
-            lag = [(f"layer '{r['layer']}'", r["masked"], r["target"]) for r in rows]
-        for who, now, target in lag:
-            if now < target - 1e-3:          # masks round to whole weights: allow that much
-                return (f"{who} is at weight sparsity {now:.3f}, below its target {target}: the pruning "
+            lag = [(f"layer '{r['layer']}'", pruned[r["layer"]], r["weights"] - kept_count(r["weights"], r["target"]),
+                    r["weights"]) for r in rows]
+        for who, now, want, n in lag:
+            if now < want:
+                return (f"{who} is at weight sparsity {now / n:.3f}, below its target {want / n:.3f}: the pruning "
                         f"schedule ends at step {self.config.end_step} and the model is at step {int(self.step)}")
         return None
 
