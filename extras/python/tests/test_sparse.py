@@ -163,3 +163,62 @@ def test_importing_sparse_does_not_import_torch():
     code = "import sys, dmc.sparse; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- dmc sparse (CLI) ---------------------------------------------------------------------------
+from pathlib import Path  # noqa: E402
+
+from dmc.cli import main as cli  # noqa: E402
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "MnistLeNet5" / "lenet5_ultra.dmc"
+
+
+def test_cli_table_and_csv(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    w = rng.integers(-7, 8, (20, 64))
+    w[rng.random(w.shape) < 0.8] = 0
+    np.savez(tmp_path / "w.npz", fc=w, conv=np.zeros((3, 2, 3, 3)), bias=np.ones(4))
+    assert cli(["sparse", str(tmp_path / "w.npz"), "--bits", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "fc      20x64" in text and "conv    3x18" in text and text.splitlines()[-1].startswith("total")
+    assert cli(["sparse", str(tmp_path / "w.npz"), "--bits", "4", "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = lines[0].split(",")
+    fc = dict(zip(head, lines[1].split(",")))
+    expect = sp.metrics(w, value_bits=4)
+    assert [int(fc[f]) for f in ("dense", "csr", "rle", "dcsr", "mcsr")] == [expect[f] for f in ("dense", "csr", "rle", "dcsr", "mcsr")]
+    total = dict(zip(head, lines[-1].split(",")))
+    rows = [dict(zip(head, ln.split(","))) for ln in lines[1:-1]]
+    assert int(total["dcsr"]) == sum(int(r["dcsr"]) for r in rows)
+
+
+def test_cli_dmc_uses_each_layers_bits(capsys):
+    assert cli(["sparse", str(EXAMPLE)]) == 0
+    import dmc
+    model = dmc.load(EXAMPLE)
+    weighted = [op for op in model.ops if op["op"] in ("conv2d", "linear")]
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 + len(weighted) + 2
+    for op, line in zip(weighted, lines[2:]):
+        assert line.split()[0] == op["name"] and line.split()[2] == str(op["attrs"]["weight_bits"])
+
+
+@pytest.mark.parametrize("name, content, match", [
+    ("bad.npy", b"not numpy", "not a readable .npy"),
+    ("bad.npz", b"PK\x03\x04broken", "not a readable .npz"),
+    ("w.txt", b"1 2 3", "expected a .npy, .npz or .dmc"),
+    ("bad.dmc", b"DMC\x00", "dmc"),
+])
+def test_cli_bad_files(tmp_path, capsys, name, content, match):
+    (tmp_path / name).write_bytes(content)
+    assert cli(["sparse", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dmc sparse: error:") and match in err
+
+
+def test_cli_missing_file_and_strings(tmp_path, capsys):
+    assert cli(["sparse", str(tmp_path / "none.npy")]) == 2
+    assert "No such file" in capsys.readouterr().err
+    np.save(tmp_path / "s.npy", np.array([["a", "b"]]))
+    assert cli(["sparse", str(tmp_path / "s.npy")]) == 2
+    assert "expected numbers" in capsys.readouterr().err
