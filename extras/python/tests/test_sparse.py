@@ -66,7 +66,10 @@ def test_worked_example_bytes():
     r = sp.encode(m, "rle")
     assert r.distances.tolist() == [1 | 3 << 4] and r.nbytes == 1 + 2 + 4 * 2
     c = sp.encode(m, "mcsr")  # codes: column 1 = step 2 -> 1; column 3 = step 4 -> 3; each row ends with an escape
-    assert c.codes.tolist() == [0xF1, 0xF3] and c.nbytes == 2 + 2 + 2 * 2
+    assert c.stream.tolist() == [0xF1, 3, 0xF3, 0xFE] and c.nbytes == 2 * 2 + 4
+    c4 = sp.encode(np.array([[5, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]]), "mcsr", value_bits=4)
+    # columns 0, 2, 19: codes 0, 1 | escape (15 columns), 1 -> bytes 0x10 [5 | -1 << 4], 0x1F [2]
+    assert c4.stream.tolist() == [0x10, 0xF5, 0x1F, 0x02]
     assert sp.encode(m, "dcsr", value_bits=4).nbytes == d.nbytes - 1
 
 
@@ -145,8 +148,9 @@ def test_bad_arguments():
     ("dcsr", "masks", np.array([1], "<u2"), "masks stored"),
     ("rle", "distances", np.array([0xFF], np.uint8), "outside a row"),
     ("csr", "columns", np.array([1, 9], "<u2"), "outside a row"),
-    ("mcsr", "codes", np.array([0xF1, 0xFE], np.uint8), "outside a row"),
-    ("mcsr", "codes", np.array([0xF1], np.uint8), "code bytes"),
+    ("mcsr", "stream", np.array([0xF1, 3, 0xFE, 1], np.uint8), "outside a row"),
+    ("mcsr", "stream", np.array([0xF1, 3, 0xF3], np.uint8), "stream ends"),
+    ("mcsr", "stream", np.array([0xF1, 3, 0xF3, 1, 0], np.uint8), "codes use 4 bytes"),
 ])
 def test_tampered_streams_are_named_errors(fmt, key, value, match):
     enc = sp.encode(np.array([[0, 3, 0, 0], [0, 0, 0, -2]]), fmt)
