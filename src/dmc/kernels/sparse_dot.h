@@ -57,6 +57,21 @@ DMC_INLINE int8_t sparse_value(const uint8_t *&p, uint8_t &fields) {
   return (int8_t)((int8_t)(v ^ sign) - (int8_t)sign);  // sign-extend WB bits
 }
 
+/* The first byte after a row of `nbytes` code bytes at `p` (skips its values). */
+template <uint8_t WB>
+DMC_INLINE const uint8_t *sparse_row_end(const uint8_t *p, uint16_t nbytes) {
+  while (nbytes) {
+    --nbytes;
+    const uint8_t b = DMC_READ_U8(p++);
+    if (WB == 8) {
+      p += (uint8_t)((b & 0x0F) != kSparseEscape) + (uint8_t)((b >> 4) != kSparseEscape);
+    } else if (b != 0xFF) {
+      ++p;
+    }
+  }
+  return p;
+}
+
 /* The portable loop; kernels/avr/sparse_dot.h replaces it for 8-bit activations on AVR.
  * `stream` advances past the row. */
 template <uint8_t WB, uint8_t IB>

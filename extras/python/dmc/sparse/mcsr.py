@@ -104,17 +104,24 @@ def split_stream(stream: np.ndarray, row_bytes: np.ndarray, value_bits: int, wha
 
 def decode_mcsr(enc: MCSR) -> np.ndarray:
     """The dense matrix, checking the stream's length and that every value lands inside its row."""
-    rows, row_len = enc.shape
-    per_row = enc.arrays["row_bytes"].astype(np.int64)
+    out = decode_arrays(enc.arrays["row_bytes"], enc.arrays["stream"], enc.shape, enc.value_bits)
+    n = int(np.count_nonzero(out))
+    if n != enc.nnz:
+        raise DataError(f"mcsr: the codes hold {n} nonzero values, the header says {enc.nnz}")
+    return out
+
+
+def decode_arrays(row_bytes, stream, shape, value_bits: int) -> np.ndarray:
+    """Decode a stored stream (as held in an artifact): every count, length and column is checked."""
+    rows, row_len = shape
+    per_row = np.asarray(row_bytes).astype(np.int64)
     if per_row.size != rows:
         raise DataError(f"mcsr: {per_row.size} row byte counts for {rows} rows")
-    code_bytes, fields = split_stream(enc.arrays["stream"], per_row, enc.value_bits)
+    code_bytes, fields = split_stream(stream, per_row, value_bits)
     codes = np.stack([code_bytes & 15, code_bytes >> 4], axis=1).reshape(-1)
     real = codes != ESCAPE
     n = int(real.sum())
-    if n != enc.entries:
-        raise DataError(f"mcsr: the codes hold {n} values, the header says {enc.entries}")
-    sign = 1 << (enc.value_bits - 1)
+    sign = 1 << (value_bits - 1)
     values = (fields ^ sign) - sign
     r = np.repeat(np.arange(rows), 2 * per_row)
     cs = np.cumsum(np.where(real, codes + 1, ESCAPE))
@@ -123,6 +130,6 @@ def decode_mcsr(enc: MCSR) -> np.ndarray:
     if n and pos[real].max() >= row_len:
         bad = int(np.flatnonzero(real & (pos >= row_len))[0])
         raise DataError(f"mcsr: row {r[bad]}, code {bad} points to column {int(pos[bad])} outside a row of {row_len}")
-    out = np.zeros(enc.shape, np.int64)
+    out = np.zeros(shape, np.int64)
     out[r[real], pos[real]] = values
     return out
