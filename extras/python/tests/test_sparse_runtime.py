@@ -141,3 +141,27 @@ def test_unknown_storage_in_file_is_an_artifact_error(models):
     ops = [dict(o, attrs=dict(o["attrs"], storage="zip")) if o is op else o for o in m.ops]
     with pytest.raises(ArtifactError, match="unknown weight storage"):
         _reload(dmc.IntModel(m.scheme, m.tensors, ops, m.arrays, m.output, m.meta))
+
+
+@pytest.mark.parametrize("target, tools", [("uno", ("avr-g++", "simavr")), ("m4", ("arm-none-eabi-g++", "qemu-system-arm"))])
+def test_sparse_models_bit_exact_on_simulated_boards(models, tmp_path, target, tools):
+    if not all(shutil.which(t) for t in tools):
+        pytest.skip(f"{tools} not installed")
+    from dmc.deploy.sparse_harness import run_model
+    rng = np.random.default_rng(3)
+    picked, seen = [], set()  # a few models that together run every sparse kernel
+    for i, m in enumerate(models):
+        kinds = {"dw" if o["attrs"].get("depthwise") else o["op"] for o in m.ops if o["attrs"].get("storage") == "dcsr"}
+        if kinds - seen:
+            picked.append(i)
+            seen |= kinds
+    assert {"conv2d", "dw", "linear"} <= seen
+    for i in picked:
+        qm = models[i]
+        codes = rng.integers(0, 1 << qm.input_quant["bits"], size=(3,) + qm.input_shape)
+        got, _ = run_model(qm, codes, target, tmp_path / f"m{i}")
+        expected = qm.predict(codes)
+        bad = np.argwhere(expected != got)
+        for idx in bad[:10]:
+            print(f"{target} s{i}: {tuple(idx)} interpreter {expected[tuple(idx)]}, C++ {got[tuple(idx)]}")
+        assert bad.size == 0
