@@ -9,6 +9,10 @@ valid keys and layer names.
 
     {"prune_weight": {"sparsity": 0.9, "schedule": "polynomial", "end_step": 2000, "ranking": "global"}}
 
+``"storage"`` (optional) is how each layer's weights are kept in the artifact: ``"dense"`` (the
+default), ``"dcsr"`` (sparse, nibble-step CSR) or ``"auto"`` (the smaller of the two), for all
+layers or as a dict of layer name -> choice (unnamed layers stay dense).
+
 Layers are named by module path or by the seed's alias (``conv2d_0``, ``linear_1``: the n-th
 Conv2d / Linear in execution order). ``prune_channel`` sparsity per layer: a float is the
 fraction of output channels removed, an int the number removed. ``prune_weight`` sparsity is the
@@ -37,7 +41,8 @@ class Granularity(str, Enum):
 
 WEIGHT_BITS = (8, 4, 2)
 ACTIVATION_BITS = (8, 4)
-TOP_KEYS = ("prune_channel", "prune_weight", "quantize")
+TOP_KEYS = ("prune_channel", "prune_weight", "quantize", "storage")
+STORAGE_CHOICES = ("auto", "dense", "dcsr")  # weight storage in the artifact (dmc.core.weights)
 PRUNE_KEYS = ("sparsity", "metric")
 QUANT_KEYS = ("scheme", "bitwidth", "granularity", "activation_bitwidth", "input_bitwidth", "activation_range",
               "layers")
@@ -90,6 +95,15 @@ class Config:
     input_bits: int = 8
     activation_range: str = "ema"      # how QAT moves activation ranges: moving average or learned
     prune_weight: WeightPruningConfig | None = None
+    storage: dict = field(default_factory=dict)      # layer name -> "auto" | "dense" | "dcsr"
+    default_storage: str = "dense"
+
+    def storage_for(self, names: tuple[str, ...]) -> str:
+        """Weight storage of the layer known by any of ``names``: dense, dcsr or auto (the smaller)."""
+        for n in names:
+            if n in self.storage:
+                return self.storage[n]
+        return self.default_storage
 
     def layer(self, names: tuple[str, ...]) -> LayerQuant:
         """Quantization of the layer known by any of ``names`` (path, alias)."""
@@ -148,6 +162,7 @@ def parse_config(cfg: dict | None, layer_names) -> Config:
     if cfg.get("prune_weight") is not None:
         out.prune_weight = parse_weight_pruning(cfg["prune_weight"], valid)
 
+    _parse_storage(cfg.get("storage", "dense"), valid, out)
     q = cfg.get("quantize")
     if q is None:
         return out
@@ -178,6 +193,21 @@ def parse_config(cfg: dict | None, layer_names) -> Config:
             activation_bits=_bits(lq.get("activation_bitwidth", base.activation_bits), ACTIVATION_BITS,
                                   f"{w}['activation_bitwidth']"))
     return out
+
+
+def _parse_storage(st, valid, out: Config) -> None:
+    """``"storage"``: one choice for every weighted layer, or a dict layer name -> choice."""
+    where = "config['storage']"
+    layers = st if isinstance(st, dict) else {}
+    if not isinstance(st, dict):
+        out.default_storage = st
+    for name, choice in [(None, out.default_storage)] + list(layers.items()):
+        w = where if name is None else f"{where}['{name}']"
+        if name is not None:
+            _check_layer(name, valid, where)
+        if choice not in STORAGE_CHOICES:
+            raise ConfigError(f"{w}: {choice!r} is not one of {list(STORAGE_CHOICES)}")
+    out.storage = dict(layers)
 
 
 def _check_layer(name, valid, where):

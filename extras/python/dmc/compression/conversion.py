@@ -13,7 +13,7 @@ import torch
 
 from ..core.fixedpoint import quantize_multiplier, quantize_multipliers, shared_shift_multipliers
 from ..core.intmodel import DYNAMIC, STATIC, IntModel
-from ..core.packing import pack
+from ..core.weights import store_weight
 from ..errors import QuantizationError
 from ..version import __version__
 from .compressed_model import OWN_QPARAMS, WEIGHTED, CompressedModel
@@ -120,7 +120,9 @@ def _weighted(cm, n, static, tensors, arrays, qp) -> dict:
             attrs["merged_pad"] = n.attrs["merged_pad"]
     if n.attrs.get("folded"):
         attrs["folded_bn"] = n.attrs["folded"]
-    arrays[f"{n.name}.weight"] = np.frombuffer(pack(qw.numpy(), layer.weight_bits, signed=True), dtype=np.uint8)
+    storage = cm.config.storage_for((n.name, n.path, n.attrs["alias"]))
+    if store_weight(arrays, n.name, qw.numpy(), layer.weight_bits, storage) == "dcsr":
+        attrs["storage"] = "dcsr"
     sw_vec = sw.reshape(-1)
     if not static:
         arrays[f"{n.name}.weight_scale"] = sw_vec.numpy().astype(np.float32)
