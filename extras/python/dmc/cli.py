@@ -1,5 +1,5 @@
-"""The ``dmc`` command line: summary, inspect, export, verify, demo, search, and the checkpoint tools
-(train, test, benchmark, compare, prune, quantize; their logic lives in ``dmc.tools``)."""
+"""The ``dmc`` command line: summary, inspect, sparse, export, verify, demo, search, and the checkpoint
+tools (train, test, benchmark, compare, prune, quantize; their logic lives in ``dmc.tools``)."""
 from __future__ import annotations
 
 import argparse
@@ -253,6 +253,12 @@ def _config_args(s, model: bool = True):
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (repeatable)")
 
 
+def _sparse(args):
+    from .core.sparse_report import report, report_text
+    print(report_text(report(args.file, args.bits), csv=args.csv), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dmc", description="Deep MicroCompression: compress PyTorch models "
                                 "and deploy them as integer-only C++ on microcontrollers.")
@@ -266,6 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="path to a .dmc file")
     s.add_argument("--board", help="check the budget against a board (uno, nano, mega, m4, esp32)")
     s.set_defaults(func=_inspect)
+
+    s = sub.add_parser("sparse", help="byte counts of every weight matrix dense and in CSR, run-length, dCSR and "
+                       "nibble-step CSR (a .npy, .npz or .dmc file)")
+    s.add_argument("file", help="a .npy, .npz or .dmc file")
+    s.add_argument("--bits", type=int, choices=[8, 4, 2], default=8,
+                   help="value bits of .npy/.npz matrices (a .dmc uses each layer's weight bits; default: 8)")
+    s.add_argument("--csv", action="store_true", help="print CSV instead of the table")
+    s.set_defaults(func=_sparse)
 
     s = sub.add_parser("export", help="generate NAME.h / NAME.cpp for the C++ runtime from a .dmc model, or export "
                        "a checkpoint as TorchScript / ONNX (float) or .dmc (statically quantized)")

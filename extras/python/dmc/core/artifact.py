@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ArtifactError
 from .packing import packed_size
 from .schema import DYNAMIC, HARD_FRAC_BITS_MAX, HARD_OFFSET_MAX, OPS, STATIC, WEIGHTED_OPS
-from .weights import decode_weight
+from .weights import STORAGES, decode_weight
 
 MAGIC = b"DMC\x00"
 FORMAT_VERSION = 1
@@ -221,7 +221,15 @@ def _check_weighted(m, op, attrs, where, static):
             isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
         raise ArtifactError(f"{where}: invalid weight_shape {shape}")
     oc = shape[0]
-    needs = {"weight": (np.uint8, packed_size(math.prod(shape), bits))}
+    storage = attrs.get("storage", "dense")
+    if storage not in STORAGES:
+        raise ArtifactError(f"{where}: unknown weight storage {storage!r}; expected one of {list(STORAGES)}")
+    if storage == "dcsr" and attrs.get("groups", 1) != 1:
+        raise ArtifactError(f"{where}: sparse (dcsr) weights are not supported for grouped convolutions")
+    if storage == "dcsr":
+        needs = {"weight_stream": (np.uint8, None), "weight_rows": (np.uint16, oc)}
+    else:
+        needs = {"weight": (np.uint8, packed_size(math.prod(shape), bits))}
     if static:
         needs.update(bias=(np.int32, oc), multiplier=(np.int16, None), shift=(np.uint8, None))
         _need(attrs, "clamp", list, where)
@@ -231,8 +239,11 @@ def _check_weighted(m, op, attrs, where, static):
         a = m.arrays.get(f"{name}.{key}")
         if a is None:
             raise ArtifactError(f"{where}: array '{name}.{key}' is missing")
-        if a.dtype != dtype or (size is not None and a.size != size) or (size is None and a.size not in (1, oc)):
+        if a.dtype != dtype or (size is not None and a.size != size) or (
+                size is None and key != "weight_stream" and a.size not in (1, oc)):
             raise ArtifactError(f"{where}: array '{name}.{key}' has {a.size} elements of {a.dtype}")
+    if storage == "dcsr":  # every count, length and column of the stream, so the device never reads outside
+        decode_weight(m.arrays, op)
     if op["op"] == "conv2d":
         for key in ("stride", "padding", "dilation"):
             _need(attrs, key, list, where)

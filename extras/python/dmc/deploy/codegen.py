@@ -17,6 +17,7 @@ import numpy as np
 from ..core.artifact import dumps
 from ..core.intmodel import IntModel
 from ..core.planner import Plan, plan
+from ..core.weights import weight_storage
 from ..errors import DMCError
 from ..version import __version__
 
@@ -95,11 +96,18 @@ class _Emitter:
         n = op["name"]
         c = op["attrs"]["alias"]
         w = self.m.arrays
-        self.data.append(c_array("uint8_t", f"w_{c}", w[f"{n}.weight"], hex_bytes=True))
+        if weight_storage(op) == "dcsr":  # nibble-step CSR, read by the sparse kernels as stored
+            stream = w[f"{n}.weight_stream"]  # an all-zero layer has none: one unread byte keeps C++ happy
+            self.data.append(c_array("uint8_t", f"w_{c}", stream if stream.size else [0], hex_bytes=True))
+            self.data.append(c_array("uint16_t", f"wr_{c}", w[f"{n}.weight_rows"], per_line=12))
+            c_w = f"w_{c}, wr_{c}"
+        else:
+            self.data.append(c_array("uint8_t", f"w_{c}", w[f"{n}.weight"], hex_bytes=True))
+            c_w = f"w_{c}"
         self.data.append(c_array("int32_t", f"b_{c}", self.folded_bias(op), per_line=8))
         self.data.append(c_array("int16_t", f"m_{c}", w[f"{n}.multiplier"], per_line=12))
         self.data.append(c_array("uint8_t", f"s_{c}", w[f"{n}.shift"]))
-        return f"w_{c}, b_{c}, m_{c}, s_{c}", int(w[f"{n}.multiplier"].size > 1)
+        return f"{c_w}, b_{c}, m_{c}, s_{c}", int(w[f"{n}.multiplier"].size > 1)
 
     def folded_bias(self, op) -> np.ndarray:
         """bias - zin * sum(w) per output channel: the kernels then accumulate sum(in * w)
@@ -137,17 +145,19 @@ class _Emitter:
                       *(_u8(v, "kernel/stride/dilation/padding", where) for v in
                         (kh, kw, *a["stride"], *a["dilation"], t, l, pk, ps)),
                       iz, oz, *a["clamp"], per_ch]
-            self.data.append(f"const dmc::Conv2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            sparse = "Sparse" if weight_storage(op) == "dcsr" else ""
+            self.data.append(f"const dmc::{sparse}Conv2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
             groups = f", {_u16(a['groups'], 'groups', where)}" if st.kernel == "grouped_conv2d" else ""
-            self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
-                              f"{self.buf(st.output)}, &a_{c}{groups});  // {desc}")
+            self.calls.append(f"  dmc::{'sparse_' if sparse else ''}{st.kernel}<{a['weight_bits']}, {ib}, {ob}>("
+                              f"{self.buf(ins[0])}, {self.buf(st.output)}, &a_{c}{groups});  // {desc}")
         elif st.kernel == "linear":
             ptrs, per_ch = self.weights(op)
             out_f, in_f = a["weight_shape"]
             fields = [ptrs, _u16(in_f, "in_features", where), _u16(out_f, "out_features", where),
                       iz, oz, *a["clamp"], per_ch]
-            self.data.append(f"const dmc::LinearArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
-            self.calls.append(f"  dmc::linear<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
+            sparse = "Sparse" if weight_storage(op) == "dcsr" else ""
+            self.data.append(f"const dmc::{sparse}LinearArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::{'sparse_' if sparse else ''}linear<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
                               f"{self.buf(st.output)}, &a_{c});  // {desc}")
         elif st.kernel in ("max_pool2d", "avg_pool2d", "global_avg_pool"):
             ch, h, w = self.m.tensors[ins[0]]["shape"]
