@@ -1,4 +1,4 @@
-"""The ``dmc`` command line: summary, inspect, export, verify, demo."""
+"""The ``dmc`` command line: summary, inspect, export, verify, profile, demo, search."""
 from __future__ import annotations
 
 import argparse
@@ -72,6 +72,15 @@ def _verify(args):
                 session.close()
     print(report.text())
     return 0 if not report.mismatches else 1
+
+
+def _profile(args):
+    from .deploy.profile import plot_profile, profile, profile_table
+    result = profile(args.model, args.sim)
+    print(profile_table(result), end="")
+    if args.plot:
+        print(f"plot: {plot_profile(result, args.plot)}")
+    return 0
 
 
 def experiment(name: str):
@@ -161,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, help="use only the first N samples")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_verify)
+
+    s = sub.add_parser("profile", help="per-layer cycles, MACs, cycles per MAC and share of one inference on a "
+                       "simulated board (exact cycles on the simulated Uno)")
+    s.add_argument("model", help="path to a .dmc file")
+    s.add_argument("--sim", choices=["uno", "m4", "host"], default="uno",
+                   help="simulated board (default: uno; m4 and host report only the whole inference)")
+    s.add_argument("--plot", help="also write a bar chart of cycles per layer to this image file (e.g. profile.png)")
+    s.set_defaults(func=_profile)
 
     d = sub.add_parser("demo", help="the one-command demo: train a short LeNet-5, compress it (Ultra and Tiny), "
                        "build it for the simulated Uno, stream test images through it, print the table and plot")

@@ -270,7 +270,7 @@ namespace {{
 }}  // namespace
 
 void {name}_predict() {{
-{chr(10).join(e.calls)}
+{chr(10).join(f"{call}{chr(10)}  DMC_PROFILE_STEP({i});" for i, call in enumerate(e.calls))}
 }}
 """
     return {f"{name}.h": h, f"{name}.cpp": cpp}
