@@ -90,11 +90,12 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t filter_size = (uint32_t)(DEPTHWISE ? 1 : a.in_c) * a.kernel_h * a.kernel_w;
 #if defined(__AVR__)  // the one dispatch to the AVR inner loops
-  const bool fast_rows = avr::conv_rows_supported(a.kernel_w, a.kernel_h, a.dilation_w);
+  const bool fast_rows = avr::conv_rows_supported<WB, IB>(a.kernel_w, a.kernel_h, a.dilation_w, a.in_w);
   avr::memory_barrier();
-  const avr::Window g = {in, a.weight, (index_t)((index_t)a.in_h * a.in_w), a.in_h, a.in_w,
+  avr::Window g = {in, a.weight, (index_t)((index_t)a.in_h * a.in_w), a.in_h, a.in_w,
                          (index_t)((index_t)a.dilation_h * a.in_w), a.kernel_h, a.dilation_h, a.in_zero_point,
-                         a.pool_k, a.stride_h, a.stride_w};
+                         a.pool_k, a.stride_h, a.stride_w, {0, 0}, 0, 0};
+  if (fast_rows) avr::finish_window<IB>(g, a.kernel_w);
 #endif
   index_t o = 0;
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {

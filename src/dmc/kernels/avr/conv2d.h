@@ -17,11 +17,13 @@ DMC_OPTIMIZE_BEGIN
 namespace dmc {
 namespace avr {
 
-/* Whether conv_window handles this layer: kernel widths with a run variant, rows of adjacent
- * activations, and a channel's products within one 24-bit flush. */
-inline bool conv_rows_supported(uint8_t kernel_w, uint8_t kernel_h, uint8_t dilation_w) {
-  return dilation_w == 1 && (kernel_w == 1 || kernel_w == 3 || kernel_w == 5) &&
-         (uint16_t)kernel_w * kernel_h <= kMaxTerms;
+/* Whether the AVR loops handle this layer: 8- or 4-bit weights, kernel widths with a run
+ * variant, rows of adjacent activations, 4-bit rows that start on the same nibble phase (even
+ * width), a channel's products within one 24-bit flush and at most 255 rows per loop. */
+template <uint8_t WB, uint8_t IB>
+inline bool conv_rows_supported(uint8_t kernel_w, uint8_t kernel_h, uint8_t dilation_w, uint16_t in_w) {
+  return WB != 2 && dilation_w == 1 && (kernel_w == 1 || kernel_w == 3 || kernel_w == 5) &&
+         (IB == 8 || (in_w & 1) == 0) && (uint16_t)kernel_w * kernel_h <= kMaxTerms;
 }
 
 /* The window's geometry, fixed for a layer. */
@@ -34,30 +36,55 @@ struct Window {
   uint8_t kernel_h, dilation_h;
   uint8_t zin;
   uint8_t pool_k, stride_h, stride_w;
+  // derived once per layer (make_window): the assembly loop's pointer steps and chunking
+  uint16_t row_skip[2];  // bytes from a row's last load to the next row, by starting nibble phase
+  uint16_t chan_skip;    // bytes from the row after a channel's last one to the next channel
+  uint8_t per_loop;      // channels per 24-bit flush
 };
 
+template <uint8_t IB>
+inline void finish_window(Window &g, uint8_t kernel_w) {
+  const uint16_t row_bytes = IB == 4 ? (uint16_t)(g.row_step >> 1) : (uint16_t)g.row_step;
+  for (uint8_t ph = 0; ph < 2; ++ph) {
+    const uint16_t loads = IB == 4 ? (uint16_t)((ph + kernel_w + 1) >> 1) : kernel_w;
+    g.row_skip[ph] = (uint16_t)(row_bytes - loads);
+  }
+  g.chan_skip = (uint16_t)((IB == 4 ? (g.plane >> 1) : g.plane) - (uint16_t)g.kernel_h * row_bytes);
+  g.per_loop = (uint8_t)(kMaxTerms / ((uint16_t)kernel_w * g.kernel_h));
+}
+
 /* sum(in * w) over channels [c0, c0 + n_c) of a window inside the input whose top-left element
- * is `origin` (an element index); the weight stream starts at (w, wph, wbyte): one run per
- * kernel row. */
+ * is `origin` (an element index); the weight stream starts at (w, wph, wbyte). Whole channels
+ * go through one assembly loop (mac_rows) per 24-bit flush. */
 template <uint8_t WB, uint8_t IB, uint8_t KW>
 DMC_INLINE int32_t conv_rows(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte, index_t origin,
                              uint16_t n_c) {
   Acc acc = {0, 0};
   int32_t total = 0;
-  uint8_t xbyte = 0;
+  const uint8_t xph = IB == 4 ? (uint8_t)(origin & 1) : 0;
+  const uint8_t *x = g.in + (IB == 4 ? (origin >> 1) : origin);
+  const uint16_t row_skip = g.row_skip[xph], chan_skip = g.chan_skip;
+  const uint8_t per_loop = g.per_loop;
+  uint8_t in_flush = 0;
   const uint8_t kernel_h = g.kernel_h;
-  const index_t row_step = g.row_step, plane = g.plane;
-  const uint8_t *in = g.in;
-  const bool flush_each_channel = (uint16_t)KW * kernel_h * n_c > kMaxTerms;
-  for (uint16_t c = 0; c < n_c; ++c, origin += plane) {
-    index_t row = origin;
-    for (uint8_t ky = 0; ky < kernel_h; ++ky, row += row_step) {
-      const uint8_t *x;
-      const uint8_t xph = seek_acts<IB>(in, row, x, xbyte);
-      mac_run_at<WB, IB, KW>(acc, x, w, xbyte, wbyte, wph, xph);
-      wph = (uint8_t)((wph + KW) & Phase<WB>::kMask);
+  for (uint16_t c = 0; c < n_c; ++c) {
+    if (xph) {
+      if (wph) {
+        mac_rows<WB, IB, KW, WB == 4 ? 1 : 0, 1>(acc, x, w, wbyte, kernel_h, row_skip);
+      } else {
+        mac_rows<WB, IB, KW, 0, 1>(acc, x, w, wbyte, kernel_h, row_skip);
+      }
+    } else if (wph) {
+      mac_rows<WB, IB, KW, WB == 4 ? 1 : 0, 0>(acc, x, w, wbyte, kernel_h, row_skip);
+    } else {
+      mac_rows<WB, IB, KW, 0, 0>(acc, x, w, wbyte, kernel_h, row_skip);
     }
-    if (flush_each_channel) total += flush<WB>(acc);
+    x += chan_skip;
+    if (WB == 4 && ((KW * kernel_h) & 1)) wph ^= 1;
+    if (++in_flush == per_loop) {
+      total += flush<WB>(acc);
+      in_flush = 0;
+    }
   }
   return total + flush<WB>(acc);
 }
@@ -110,7 +137,7 @@ __attribute__((noinline)) int32_t conv_pooled(const Window &g, uint32_t filter, 
     int16_t x = x0;
     for (uint8_t dx = 0; dx < g.pool_k; ++dx, x = (int16_t)(x + g.stride_w)) {
       int32_t acc;
-      if (y >= 0 && x >= 0 && y < y_last && x <= x_last) {
+      if (DMC_DBG && y >= 0 && x >= 0 && y < y_last && x <= x_last) {
         acc = conv_rows<WB, IB, KW>(g, w, wph, wbyte, (index_t)c0 * g.plane + (index_t)y * g.in_w + (index_t)x, n_c);
       } else {
         acc = conv_padded<WB, IB>(g, KW, filter, c0, n_c, y, x);

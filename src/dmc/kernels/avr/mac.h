@@ -69,76 +69,134 @@ DMC_INLINE int32_t flush(Acc &a) {
   return v;
 }
 
+/* One product in assembly text: the next activation (LD, 4-bit: unpacked by phase dmc_xp), the
+ * next weight (LPM, 4/2-bit: unpacked by phase dmc_wp into the top bits), MULSU, sign bit
+ * flipped, added into the 24-bit sum; the phases advance at assembly time. */
+#define DMC_AVR_MAC_ELEMENT \
+  /* activation -> %[xa] */ \
+  ".if %[ib] == 8\n\t" \
+  "ld %[xa], X+\n\t" \
+  ".set dmc_xs, 0\n\t" \
+  ".elseif dmc_xp == 0\n\t" \
+  "ld %[xb], X+\n\t" \
+  "mov %[xa], %[xb]\n\t" \
+  "andi %[xa], 0x0F\n\t" \
+  ".set dmc_xs, 0\n\t" \
+  ".set dmc_xp, 1\n\t" \
+  ".else\n\t" \
+  "mov %[xa], %[xb]\n\t" \
+  "swap %[xa]\n\t" \
+  "andi %[xa], 0x0F\n\t" \
+  ".set dmc_xs, 0\n\t" \
+  ".set dmc_xp, 0\n\t" \
+  ".endif\n\t" \
+  /* weight times 2^(8-WB) -> %[wv] */ \
+  ".set dmc_ws, 0\n\t" \
+  ".if %[wbits] == 8\n\t" \
+  "lpm %[wv], Z+\n\t" \
+  ".elseif %[wbits] == 4\n\t" \
+  ".if dmc_wp == 0\n\t" \
+  "lpm %[wb], Z+\n\t" \
+  "mov %[wv], %[wb]\n\t" \
+  "swap %[wv]\n\t" \
+  "andi %[wv], 0xF0\n\t" \
+  ".else\n\t" \
+  "mov %[wv], %[wb]\n\t" \
+  "andi %[wv], 0xF0\n\t" \
+  ".endif\n\t" \
+  ".set dmc_wp, 1 - dmc_wp\n\t" \
+  ".else\n\t" \
+  ".if dmc_wp == 0\n\t" \
+  "lpm %[wb], Z+\n\t" \
+  "mov %[wv], %[wb]\n\t" \
+  "swap %[wv]\n\t" \
+  "lsl %[wv]\n\t" \
+  "lsl %[wv]\n\t" \
+  "andi %[wv], 0xC0\n\t" \
+  ".elseif dmc_wp == 1\n\t" \
+  "mov %[wv], %[wb]\n\t" \
+  "swap %[wv]\n\t" \
+  "andi %[wv], 0xC0\n\t" \
+  ".elseif dmc_wp == 2\n\t" \
+  "mov %[wv], %[wb]\n\t" \
+  "lsl %[wv]\n\t" \
+  "lsl %[wv]\n\t" \
+  "andi %[wv], 0xC0\n\t" \
+  ".else\n\t" \
+  "mov %[wv], %[wb]\n\t" \
+  "andi %[wv], 0xC0\n\t" \
+  ".endif\n\t" \
+  ".set dmc_wp, (dmc_wp + 1) & 3\n\t" \
+  ".endif\n\t" \
+  /* product, sign bit flipped, into the 24-bit sum */ \
+  "mulsu %[wv], %[xa]\n\t" \
+  "eor r1, %[k80]\n\t" \
+  "add %A[acc], r0\n\t" \
+  "adc %B[acc], r1\n\t" \
+  "adc %C[acc], %[zero]\n\t"
+
 /* K products: activations at x (IB bits, phase XPH), weights at w (WB bits, phase WPH).
  * Advances x, w, and leaves the partly consumed bytes in xbyte / wbyte. */
 template <uint8_t WB, uint8_t IB, uint8_t K, uint8_t WPH, uint8_t XPH>
 DMC_INLINE void mac_run(Acc &a, const uint8_t *&x, const uint8_t *&w, uint8_t &xbyte, uint8_t &wbyte) {
-  uint8_t xa, wv;
+  uint8_t xa, wv, k80, zero;
   asm volatile(
+      "ldi %[k80], 0x80\n\t"
+      "clr %[zero]\n\t"
       ".set dmc_wp, %[wph]\n\t"
       ".set dmc_xp, %[xph]\n\t"
       ".rept %[k]\n\t"
-      /* activation -> %[xa] */
-      ".if %[ib] == 8\n\t"
-      "ld %[xa], X+\n\t"
-      ".else\n\t"
-      ".if dmc_xp == 0\n\t"
-      "ld %[xb], X+\n\t"
-      "mov %[xa], %[xb]\n\t"
-      "andi %[xa], 0x0F\n\t"
-      ".else\n\t"
-      "mov %[xa], %[xb]\n\t"
-      "swap %[xa]\n\t"
-      "andi %[xa], 0x0F\n\t"
-      ".endif\n\t"
-      ".set dmc_xp, 1 - dmc_xp\n\t"
-      ".endif\n\t"
-      /* weight -> %[wv] (times 2^(8-WB)) */
-      ".if %[wbits] == 8\n\t"
-      "lpm %[wv], Z+\n\t"
-      ".elseif %[wbits] == 4\n\t"
-      ".if dmc_wp == 0\n\t"
-      "lpm %[wb], Z+\n\t"
-      "mov %[wv], %[wb]\n\t"
-      "swap %[wv]\n\t"
-      ".else\n\t"
-      "mov %[wv], %[wb]\n\t"
-      ".endif\n\t"
-      "andi %[wv], 0xF0\n\t"
-      ".set dmc_wp, 1 - dmc_wp\n\t"
-      ".else\n\t"
-      ".if dmc_wp == 0\n\t"
-      "lpm %[wb], Z+\n\t"
-      "mov %[wv], %[wb]\n\t"
-      "swap %[wv]\n\t"
-      "lsl %[wv]\n\t"
-      "lsl %[wv]\n\t"
-      ".elseif dmc_wp == 1\n\t"
-      "mov %[wv], %[wb]\n\t"
-      "swap %[wv]\n\t"
-      ".elseif dmc_wp == 2\n\t"
-      "mov %[wv], %[wb]\n\t"
-      "lsl %[wv]\n\t"
-      "lsl %[wv]\n\t"
-      ".else\n\t"
-      "mov %[wv], %[wb]\n\t"
-      ".endif\n\t"
-      "andi %[wv], 0xC0\n\t"
-      ".set dmc_wp, (dmc_wp + 1) & 3\n\t"
-      ".endif\n\t"
-      /* product, sign bit flipped, into the 24-bit sum */
-      "mulsu %[wv], %[xa]\n\t"
-      "eor r1, %[k80]\n\t"
-      "add %A[acc], r0\n\t"
-      "adc %B[acc], r1\n\t"
-      "adc %C[acc], %[zero]\n\t"
+      DMC_AVR_MAC_ELEMENT
       ".endr\n\t"
       "clr __zero_reg__"
-      : [acc] "+r"(a.sum), [xptr] "+x"(x), [wptr] "+z"(w), [xb] "+d"(xbyte), [wb] "+d"(wbyte),
-        [xa] "=&a"(xa), [wv] "=&a"(wv)
-      : [k] "n"(K), [wph] "n"(WPH), [xph] "n"(XPH), [ib] "n"(IB), [wbits] "n"(WB), [k80] "r"((uint8_t)0x80),
-        [zero] "r"((uint8_t)0));
+      : [acc] "+r"(a.sum), [xptr] "+x"(x), [wptr] "+z"(w), [xb] "+d"(xbyte), [wb] "+d"(wbyte), [xa] "=&a"(xa),
+        [wv] "=&a"(wv), [k80] "=&d"(k80), [zero] "=&r"(zero)
+      : [k] "n"(K), [wph] "n"(WPH), [xph] "n"(XPH), [ib] "n"(IB), [wbits] "n"(WB));
   a.terms = (uint16_t)(a.terms + K);
+}
+
+/* A kernel row in assembly text: a 4-bit row that starts on a high nibble first loads its byte,
+ * then K products, then X moves to the next row (%[rs] bytes). */
+#define DMC_AVR_ROW \
+  ".set dmc_xp, %[xph]\n\t" \
+  ".if %[ib] == 4 && %[xph] == 1\n\t" \
+  "ld %[xb], X+\n\t" \
+  ".endif\n\t" \
+  ".rept %[k]\n\t" \
+  DMC_AVR_MAC_ELEMENT \
+  ".endr\n\t" \
+  "add r26, %A[rs]\n\t" \
+  "adc r27, %B[rs]\n\t"
+
+/* `rows` kernel rows (rows * K <= kMaxTerms products) in one loop: the activation phase XPH is
+ * the same at every row start (rows of an even number of 4-bit elements), the weight phase
+ * alternates when a row ends mid-byte (two row copies). */
+template <uint8_t WB, uint8_t IB, uint8_t K, uint8_t WPH, uint8_t XPH>
+DMC_INLINE void mac_rows(Acc &a, const uint8_t *&x, const uint8_t *&w, uint8_t &wbyte, uint8_t rows,
+                         uint16_t row_skip) {
+  uint8_t xa, wv, xbyte, k80, zero;
+  a.terms = (uint16_t)(a.terms + (uint16_t)rows * K);
+  asm volatile(
+      "ldi %[k80], 0x80\n\t"
+      "clr %[zero]\n\t"
+      "1:\n\t"
+      ".set dmc_wp, %[wph]\n\t"
+      DMC_AVR_ROW
+      "dec %[rows]\n\t"
+      "brne 3f\n\t"
+      "rjmp 9f\n\t"
+      "3:\n\t"
+      ".if dmc_wp != %[wph]\n\t"
+      DMC_AVR_ROW
+      "dec %[rows]\n\t"
+      "breq 9f\n\t"
+      ".endif\n\t"
+      "rjmp 1b\n\t"
+      "9:\n\t"
+      "clr __zero_reg__"
+      : [acc] "+r"(a.sum), [xptr] "+x"(x), [wptr] "+z"(w), [xb] "=&d"(xbyte), [wb] "+d"(wbyte), [xa] "=&a"(xa),
+        [wv] "=&a"(wv), [rows] "+r"(rows), [k80] "=&d"(k80), [zero] "=&r"(zero)
+      : [k] "n"(K), [wph] "n"(WPH), [xph] "n"(XPH), [ib] "n"(IB), [wbits] "n"(WB), [rs] "r"(row_skip));
 }
 
 /* Elements of B bits per byte, minus one: the phase mask. */
