@@ -84,18 +84,18 @@ DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, uint32_t 
 
 /* The output loops shared by conv2d and depthwise_conv2d: per output channel its bias and
  * requantization constants, per (pooled) output position the max over the pool window. */
-template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE>
+template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE, uint8_t KW>
 void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
   Conv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t filter_size = (uint32_t)(DEPTHWISE ? 1 : a.in_c) * a.kernel_h * a.kernel_w;
 #if defined(__AVR__)  // the one dispatch to the AVR inner loops
-  const bool fast_rows = avr::conv_rows_supported<WB, IB>(a.kernel_w, a.kernel_h, a.dilation_w, a.in_w);
+  const bool fast_rows = KW != 0 && KW == a.kernel_w && avr::conv_rows_supported<WB, IB, KW>(a.kernel_h, a.dilation_w, a.in_w);
   avr::memory_barrier();
   avr::Window g = {in, a.weight, (index_t)((index_t)a.in_h * a.in_w), a.in_h, a.in_w,
                          (index_t)((index_t)a.dilation_h * a.in_w), a.kernel_h, a.dilation_h, a.in_zero_point,
                          a.pool_k, a.stride_h, a.stride_w, {0, 0}, 0, 0};
-  if (fast_rows) avr::finish_window<IB>(g, a.kernel_w);
+  if (fast_rows) avr::finish_window<IB>(g, KW);
 #endif
   index_t o = 0;
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
@@ -110,7 +110,7 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
         const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
 #if defined(__AVR__)
         if (fast_rows) {
-          best = bias + avr::conv_pooled_any<WB, IB>(a.kernel_w, g, filter, c0, n_c,
+          best = bias + avr::conv_pooled<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c,
                                                      (int16_t)(py * a.pool_s * a.stride_h) - a.pad_top,
                                                      (int16_t)(px * a.pool_s * a.stride_w) - a.pad_left);
           Packed<OB>::set(out, o++, requantize_to_code(best, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
@@ -131,9 +131,11 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
   }
 }
 
-template <uint8_t WB, uint8_t IB, uint8_t OB>
+/* KW, when given (the generated code does), is the kernel width: the AVR loops are then built
+ * for that width only; KW = 0 reads it from the arguments and takes the portable loop there. */
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
-  conv2d_outputs<WB, IB, OB, false>(in, out, flash_args);
+  conv2d_outputs<WB, IB, OB, false, KW>(in, out, flash_args);
 }
 
 }  // namespace dmc

@@ -138,7 +138,7 @@ class _Emitter:
                         (kh, kw, *a["stride"], *a["dilation"], t, l, pk, ps)),
                       iz, oz, *a["clamp"], per_ch]
             self.data.append(f"const dmc::Conv2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
-            self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
+            self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}, {kw}>({self.buf(ins[0])}, "
                               f"{self.buf(st.output)}, &a_{c});  // {desc}")
         elif st.kernel == "linear":
             ptrs, per_ch = self.weights(op)

@@ -17,13 +17,12 @@ DMC_OPTIMIZE_BEGIN
 namespace dmc {
 namespace avr {
 
-/* Whether the AVR loops handle this layer: 8- or 4-bit weights, kernel widths with a run
- * variant, rows of adjacent activations, 4-bit rows that start on the same nibble phase (even
- * width), a channel's products within one 24-bit flush and at most 255 rows per loop. */
-template <uint8_t WB, uint8_t IB>
-inline bool conv_rows_supported(uint8_t kernel_w, uint8_t kernel_h, uint8_t dilation_w, uint16_t in_w) {
-  return WB != 2 && dilation_w == 1 && (kernel_w == 1 || kernel_w == 3 || kernel_w == 5) &&
-         (IB == 8 || (in_w & 1) == 0) && (uint16_t)kernel_w * kernel_h <= kMaxTerms;
+/* Whether the AVR loops handle this layer: 8- or 4-bit weights, rows of adjacent activations,
+ * 4-bit rows that start on the same nibble phase (even width) and a channel's products within
+ * one 24-bit flush. */
+template <uint8_t WB, uint8_t IB, uint8_t KW>
+inline bool conv_rows_supported(uint8_t kernel_h, uint8_t dilation_w, uint16_t in_w) {
+  return WB != 2 && dilation_w == 1 && (IB == 8 || (in_w & 1) == 0) && (uint16_t)KW * kernel_h <= kMaxTerms;
 }
 
 /* The window's geometry, fixed for a layer. */
@@ -137,7 +136,7 @@ __attribute__((noinline)) int32_t conv_pooled(const Window &g, uint32_t filter, 
     int16_t x = x0;
     for (uint8_t dx = 0; dx < g.pool_k; ++dx, x = (int16_t)(x + g.stride_w)) {
       int32_t acc;
-      if (DMC_DBG && y >= 0 && x >= 0 && y < y_last && x <= x_last) {
+      if (y >= 0 && x >= 0 && y < y_last && x <= x_last) {
         acc = conv_rows<WB, IB, KW>(g, w, wph, wbyte, (index_t)c0 * g.plane + (index_t)y * g.in_w + (index_t)x, n_c);
       } else {
         acc = conv_padded<WB, IB>(g, KW, filter, c0, n_c, y, x);
@@ -146,16 +145,6 @@ __attribute__((noinline)) int32_t conv_pooled(const Window &g, uint32_t filter, 
     }
   }
   return best;
-}
-
-template <uint8_t WB, uint8_t IB>
-DMC_INLINE int32_t conv_pooled_any(uint8_t kernel_w, const Window &g, uint32_t filter, uint16_t c0, uint16_t n_c,
-                                   int16_t y0, int16_t x0) {
-  switch (kernel_w) {
-    case 1: return conv_pooled<WB, IB, 1>(g, filter, c0, n_c, y0, x0);
-    case 3: return conv_pooled<WB, IB, 3>(g, filter, c0, n_c, y0, x0);
-    default: return conv_pooled<WB, IB, 5>(g, filter, c0, n_c, y0, x0);
-  }
 }
 
 }  // namespace avr
