@@ -3,6 +3,7 @@ inputs are compiled into one firmware that runs every input, sends the packed ou
 and stamps each inference's cycles through GPIOR0. Used by the AVR kernel parity tests."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from dmc.deploy.host_build import runtime_dir
 
 HARNESS_SRC = Path(__file__).resolve().parents[2] / "platformio" / "simavr" / "dmc_simavr.c"
 STAMP = re.compile(r"DMC_STAMP (\d+) (\d+)")
-MCU = "atmega1284p"           # 16 KB of SRAM: many small models in one firmware; LPM reaches 64 KB
+MCU = "atmega1284p"  # 16 KB of SRAM: many small models in one firmware (flash data must stay in the first 64 KB)
 AVR_FLAGS = ["-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti",
              "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", f"-mmcu={MCU}", "-DF_CPU=16000000UL"]
 
@@ -43,8 +44,15 @@ def run_firmware(main_cpp: str, workdir: Path, sources=(), extra_flags=()) -> tu
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"AVR build failed:\n{proc.stderr[-4000:]}")
-    run = subprocess.run([str(simulator(d)), "-m", MCU, "-t", "600", str(elf)], stdin=subprocess.DEVNULL,
-                         capture_output=True)
+    # stdin stays open (the harness stops 5 simulated seconds after its input closes): the
+    # firmware ends the run itself through GPIOR1
+    read_end, write_end = os.pipe()
+    try:
+        run = subprocess.run([str(simulator(d)), "-m", MCU, "-t", "600", str(elf)], stdin=read_end,
+                             capture_output=True, timeout=600)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
     if run.returncode != 0:
         raise AssertionError(f"simavr exited with {run.returncode}: {run.stderr.decode(errors='replace')[-2000:]}")
     return run.stdout, [(int(a), int(b)) for a, b in STAMP.findall(run.stderr.decode())]
