@@ -88,32 +88,38 @@ DMC_INLINE int32_t conv_rows(const Window &g, const uint8_t *w, uint8_t wph, uin
   return total + flush<WB>(acc);
 }
 
-/* The same for a window that touches the padding, element by element (one product per run,
- * any kernel width): positions outside the input read a zero-point code (padding reads zin). */
-template <uint8_t WB, uint8_t IB>
-__attribute__((noinline)) int32_t conv_padded(const Window &g, uint8_t kernel_w, uint32_t filter, uint16_t c0,
-                                              uint16_t n_c, int16_t y0, int16_t x0) {
-  uint8_t pad = IB == 4 ? (uint8_t)(g.zin | (g.zin << 4)) : g.zin;  // any phase reads zin
-  memory_barrier();  // the runs read `pad` through a pointer the compiler does not see
+/* The same for a window that touches the padding: each kernel row is first gathered into a
+ * row of 8-bit codes (zin outside the input: padding reads zin), then runs like a row inside. */
+template <uint8_t WB, uint8_t IB, uint8_t KW>
+__attribute__((noinline)) int32_t conv_padded(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte,
+                                              uint16_t c0, uint16_t n_c, int16_t y0, int16_t x0) {
+  uint8_t row_codes[KW];
   Acc acc = {0, 0};
   int32_t total = 0;
-  const uint8_t *w;
-  uint8_t wbyte = 0, xbyte = 0;
-  uint8_t wph = seek_weights<WB>(g.weight, filter, w, wbyte);
+  const uint16_t no_skip = 0;
+  const uint8_t zin = g.zin;
+  // the columns inside the input, [kx_lo, kx_hi), the same for every row
+  const uint8_t kx_lo = x0 < 0 ? (uint8_t)-x0 : 0;
+  const int16_t right = (int16_t)g.in_w - x0;
+  const uint8_t kx_hi = right < KW ? (uint8_t)(right > 0 ? right : 0) : KW;
   index_t origin = (index_t)c0 * g.plane + (index_t)(y0 * (int16_t)g.in_w + x0);  // wraps; used inside only
   for (uint16_t c = 0; c < n_c; ++c, origin += g.plane) {
     index_t row = origin;
     int16_t iy = y0;
     for (uint8_t ky = 0; ky < g.kernel_h; ++ky, row += g.row_step, iy = (int16_t)(iy + g.dilation_h)) {
-      const bool row_in = iy >= 0 && iy < (int16_t)g.in_h;
-      int16_t ix = x0;
-      for (uint8_t kx = 0; kx < kernel_w; ++kx, ++ix) {
-        const uint8_t *x = &pad;
-        uint8_t xph = 0;
-        if (row_in && ix >= 0 && ix < (int16_t)g.in_w) xph = seek_acts<IB>(g.in, (index_t)(row + kx), x, xbyte);
-        mac_run_at<WB, IB, 1>(acc, x, w, xbyte, wbyte, wph, xph);
-        wph = (uint8_t)((wph + 1) & Phase<WB>::kMask);
+      for (uint8_t kx = 0; kx < KW; ++kx) row_codes[kx] = zin;
+      if (iy >= 0 && iy < (int16_t)g.in_h) {
+        index_t i = (index_t)(row + kx_lo);
+        for (uint8_t kx = kx_lo; kx < kx_hi; ++kx, ++i) row_codes[kx] = Packed<IB>::get(g.in, i);
       }
+      memory_barrier();  // the run reads row_codes through a pointer the compiler does not see
+      const uint8_t *x = row_codes;
+      if (WB == 4 && wph) {
+        mac_rows<WB, 8, KW, 1, 0>(acc, x, w, wbyte, 1, no_skip);
+      } else {
+        mac_rows<WB, 8, KW, 0, 0>(acc, x, w, wbyte, 1, no_skip);
+      }
+      if (WB == 4 && (KW & 1)) wph ^= 1;
     }
     total += flush<WB>(acc);  // per channel: a channel is at most kMaxTerms products
   }
@@ -139,7 +145,7 @@ __attribute__((noinline)) int32_t conv_pooled(const Window &g, uint32_t filter, 
       if (y >= 0 && x >= 0 && y < y_last && x <= x_last) {
         acc = conv_rows<WB, IB, KW>(g, w, wph, wbyte, (index_t)c0 * g.plane + (index_t)y * g.in_w + (index_t)x, n_c);
       } else {
-        acc = conv_padded<WB, IB>(g, KW, filter, c0, n_c, y, x);
+        acc = conv_padded<WB, IB, KW>(g, w, wph, wbyte, c0, n_c, y, x);
       }
       if (acc > best) best = acc;
     }
