@@ -94,7 +94,7 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
   avr::memory_barrier();
   avr::Window g = {in, a.weight, (index_t)((index_t)a.in_h * a.in_w), a.in_h, a.in_w,
                          (index_t)((index_t)a.dilation_h * a.in_w), a.kernel_h, a.dilation_h, a.in_zero_point,
-                         a.pool_k, a.stride_h, a.stride_w, {0, 0}, 0, 0};
+                         a.pool_k, a.stride_h, a.stride_w, {0, 0}, 0, 0, 0};
   if (fast_rows) avr::finish_window<IB>(g, KW);
 #endif
   index_t o = 0;

@@ -39,6 +39,7 @@ struct Window {
   uint16_t row_skip[2];  // bytes from a row's last load to the next row, by starting nibble phase
   uint16_t chan_skip;    // bytes from the row after a channel's last one to the next channel
   uint8_t per_loop;      // channels per 24-bit flush
+  index_t dy_step;       // elements between vertically adjacent windows (stride_h * in_w)
 };
 
 template <uint8_t IB>
@@ -50,6 +51,7 @@ inline void finish_window(Window &g, uint8_t kernel_w) {
   }
   g.chan_skip = (uint16_t)((IB == 4 ? (g.plane >> 1) : g.plane) - (uint16_t)g.kernel_h * row_bytes);
   g.per_loop = (uint8_t)(kMaxTerms / ((uint16_t)kernel_w * g.kernel_h));
+  g.dy_step = (index_t)((index_t)g.stride_h * g.in_w);
 }
 
 /* sum(in * w) over channels [c0, c0 + n_c) of a window inside the input whose top-left element
@@ -136,6 +138,43 @@ __attribute__((noinline)) int32_t conv_pooled(const Window &g, uint32_t filter, 
   uint8_t wbyte = 0;
   const uint8_t wph = seek_weights<WB>(g.weight, filter, w, wbyte);
   const int16_t y_last = (int16_t)(g.in_h - (g.kernel_h - 1) * g.dilation_h), x_last = (int16_t)(g.in_w - KW);
+  const uint8_t span = (uint8_t)(g.pool_k - 1);
+  if (n_c <= g.per_loop && y0 >= 0 && x0 >= 0 && y0 + span * g.stride_h < y_last && x0 + span * g.stride_w <= x_last) {
+    // every window inside, each within one 24-bit sum: the sums all carry the same bias and
+    // scale, so the max is taken on them directly and converted once
+    acc24_t best = 0;
+    const uint16_t terms = (uint16_t)(n_c * KW * g.kernel_h);
+    index_t row_origin = (index_t)c0 * g.plane + (index_t)y0 * g.in_w + (index_t)x0;
+    for (uint8_t dy = 0; dy <= span; ++dy, row_origin += g.dy_step) {
+      index_t origin = row_origin;
+      for (uint8_t dx = 0; dx <= span; ++dx, origin += g.stride_w) {
+        Acc acc = {0, 0};
+        const uint8_t xph = IB == 4 ? (uint8_t)(origin & 1) : 0;
+        const uint8_t *x = g.in + (IB == 4 ? (origin >> 1) : origin);
+        const uint8_t *wp = w;
+        uint8_t wb = wbyte, ph = wph;
+        const uint16_t row_skip = g.row_skip[xph];
+        for (uint16_t c = 0; c < n_c; ++c) {
+          if (xph) {
+            if (ph) {
+              mac_rows<WB, IB, KW, WB == 4 ? 1 : 0, 1>(acc, x, wp, wb, g.kernel_h, row_skip);
+            } else {
+              mac_rows<WB, IB, KW, 0, 1>(acc, x, wp, wb, g.kernel_h, row_skip);
+            }
+          } else if (ph) {
+            mac_rows<WB, IB, KW, WB == 4 ? 1 : 0, 0>(acc, x, wp, wb, g.kernel_h, row_skip);
+          } else {
+            mac_rows<WB, IB, KW, 0, 0>(acc, x, wp, wb, g.kernel_h, row_skip);
+          }
+          x += g.chan_skip;
+          if (WB == 4 && ((KW * g.kernel_h) & 1)) ph ^= 1;
+        }
+        if (acc.sum > best) best = acc.sum;
+      }
+    }
+    Acc all = {best, terms};
+    return flush<WB>(all);
+  }
   int32_t best = kAccMin;
   int16_t y = y0;
   for (uint8_t dy = 0; dy < g.pool_k; ++dy, y = (int16_t)(y + g.stride_h)) {
