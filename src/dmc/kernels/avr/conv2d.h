@@ -105,21 +105,39 @@ __attribute__((noinline)) int32_t conv_padded(const Window &g, const uint8_t *w,
   const int16_t right = (int16_t)g.in_w - x0;
   const uint8_t kx_hi = right < KW ? (uint8_t)(right > 0 ? right : 0) : KW;
   index_t origin = (index_t)c0 * g.plane + (index_t)(y0 * (int16_t)g.in_w + x0);  // wraps; used inside only
+  const bool full_width = kx_lo == 0 && kx_hi == KW;
   for (uint16_t c = 0; c < n_c; ++c, origin += g.plane) {
     index_t row = origin;
     int16_t iy = y0;
     for (uint8_t ky = 0; ky < g.kernel_h; ++ky, row += g.row_step, iy = (int16_t)(iy + g.dilation_h)) {
-      for (uint8_t kx = 0; kx < KW; ++kx) row_codes[kx] = zin;
-      if (iy >= 0 && iy < (int16_t)g.in_h) {
-        index_t i = (index_t)(row + kx_lo);
-        for (uint8_t kx = kx_lo; kx < kx_hi; ++kx, ++i) row_codes[kx] = Packed<IB>::get(g.in, i);
-      }
-      memory_barrier();  // the run reads row_codes through a pointer the compiler does not see
-      const uint8_t *x = row_codes;
-      if (WB == 4 && wph) {
-        mac_rows<WB, 8, KW, 1, 0>(acc, x, w, wbyte, 1, no_skip);
+      const bool row_in = iy >= 0 && iy < (int16_t)g.in_h;
+      if (row_in && full_width) {  // a whole row inside: read in place, as in conv_rows
+        const uint8_t xph = IB == 4 ? (uint8_t)(row & 1) : 0;
+        const uint8_t *x = g.in + (IB == 4 ? (row >> 1) : row);
+        if (xph) {
+          if (WB == 4 && wph) {
+            mac_rows<WB, IB, KW, 1, 1>(acc, x, w, wbyte, 1, no_skip);
+          } else {
+            mac_rows<WB, IB, KW, 0, 1>(acc, x, w, wbyte, 1, no_skip);
+          }
+        } else if (WB == 4 && wph) {
+          mac_rows<WB, IB, KW, 1, 0>(acc, x, w, wbyte, 1, no_skip);
+        } else {
+          mac_rows<WB, IB, KW, 0, 0>(acc, x, w, wbyte, 1, no_skip);
+        }
       } else {
-        mac_rows<WB, 8, KW, 0, 0>(acc, x, w, wbyte, 1, no_skip);
+        for (uint8_t kx = 0; kx < KW; ++kx) row_codes[kx] = zin;
+        if (row_in) {
+          index_t i = (index_t)(row + kx_lo);
+          for (uint8_t kx = kx_lo; kx < kx_hi; ++kx, ++i) row_codes[kx] = Packed<IB>::get(g.in, i);
+        }
+        memory_barrier();  // the run reads row_codes through a pointer the compiler does not see
+        const uint8_t *x = row_codes;
+        if (WB == 4 && wph) {
+          mac_rows<WB, 8, KW, 1, 0>(acc, x, w, wbyte, 1, no_skip);
+        } else {
+          mac_rows<WB, 8, KW, 0, 0>(acc, x, w, wbyte, 1, no_skip);
+        }
       }
       if (WB == 4 && (KW & 1)) wph ^= 1;
     }
