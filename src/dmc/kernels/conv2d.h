@@ -89,34 +89,43 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
   Conv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t filter_size = (uint32_t)(DEPTHWISE ? 1 : a.in_c) * a.kernel_h * a.kernel_w;
-#if defined(__AVR__)  // the one dispatch to the AVR inner loops
-  const bool fast_rows = KW != 0 && KW == a.kernel_w && avr::conv_rows_supported<WB, IB, KW>(a.kernel_h, a.dilation_w, a.in_w);
-  avr::memory_barrier();
-  avr::Window g = {in, a.weight, (index_t)((index_t)a.in_h * a.in_w), a.in_h, a.in_w,
-                         (index_t)((index_t)a.dilation_h * a.in_w), a.kernel_h, a.dilation_h, a.in_zero_point,
-                         a.pool_k, a.stride_h, a.stride_w, {0, 0}, 0, 0, 0};
-  if (fast_rows) avr::finish_window<IB>(g, KW);
-#endif
   index_t o = 0;
+#if defined(__AVR__)  // the one dispatch to the AVR inner loops
+  if (KW != 0) {      // the generated code passes KW only for layers these loops take (see conv2d)
+    avr::memory_barrier();
+    avr::Window g = {in, a.weight, (index_t)((index_t)a.in_h * a.in_w), a.in_h, a.in_w,
+                     (index_t)((index_t)a.dilation_h * a.in_w), a.kernel_h, a.dilation_h, a.in_zero_point,
+                     a.pool_k, a.stride_h, a.stride_w, {0, 0}, 0, 0, 0};
+    avr::finish_window<IB>(g, KW);
+    for (uint16_t oc = 0; oc < a.out_c; ++oc) {
+      const int32_t bias = DMC_READ_I32(a.bias + oc);
+      const uint16_t q = a.per_channel ? oc : 0;
+      const int16_t m = DMC_READ_I16(a.multiplier + q);
+      const uint8_t sh = DMC_READ_U8(a.shift + q);
+      const uint32_t filter = (uint32_t)oc * filter_size;
+      const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
+      int16_t y0 = (int16_t)-a.pad_top;
+      for (uint16_t py = 0; py < a.out_h; ++py, y0 = (int16_t)(y0 + a.pool_s * a.stride_h)) {
+        int16_t x0 = (int16_t)-a.pad_left;
+        for (uint16_t px = 0; px < a.out_w; ++px, x0 = (int16_t)(x0 + a.pool_s * a.stride_w)) {
+          const int32_t best = bias + avr::conv_pooled<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c, y0, x0);
+          Packed<OB>::set(out, o++, requantize_to_code(best, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
+        }
+      }
+    }
+    return;
+  }
+#endif
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
     const int32_t bias = DMC_READ_I32(a.bias + oc);
     const uint16_t q = a.per_channel ? oc : 0;
     const int16_t m = DMC_READ_I16(a.multiplier + q);
     const uint8_t sh = DMC_READ_U8(a.shift + q);
     const uint32_t filter = (uint32_t)oc * filter_size;
+    const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
     for (uint16_t py = 0; py < a.out_h; ++py) {
       for (uint16_t px = 0; px < a.out_w; ++px) {
         int32_t best = kAccMin;
-        const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
-#if defined(__AVR__)
-        if (fast_rows) {
-          best = bias + avr::conv_pooled<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c,
-                                                     (int16_t)(py * a.pool_s * a.stride_h) - a.pad_top,
-                                                     (int16_t)(px * a.pool_s * a.stride_w) - a.pad_left);
-          Packed<OB>::set(out, o++, requantize_to_code(best, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
-          continue;
-        }
-#endif
         for (uint8_t dy = 0; dy < a.pool_k; ++dy) {
           const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
           for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
@@ -131,8 +140,10 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
   }
 }
 
-/* KW, when given (the generated code does), is the kernel width: the AVR loops are then built
- * for that width only; KW = 0 reads it from the arguments and takes the portable loop there. */
+/* KW: 0, or the layer's kernel width when the layer suits the AVR loops (8- or 4-bit weights, no
+ * horizontal dilation, 8-bit input or an even input width, KH * KW <= 256): the generated code
+ * passes it so (dmc.deploy.codegen.avr_kernel_width), and an AVR build then compiles the loops
+ * for that width only. Other targets ignore it. */
 template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
   conv2d_outputs<WB, IB, OB, false, KW>(in, out, flash_args);

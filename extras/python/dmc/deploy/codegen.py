@@ -64,6 +64,15 @@ def c_array(ctype: str, name: str, values, per_line: int = 16, hex_bytes: bool =
     return f"const {ctype} {name}[{len(vals)}] DMC_FLASH = {{\n" + "\n".join("  " + ln for ln in lines) + "\n};"
 
 
+def avr_kernel_width(weight_bits: int, in_bits: int, kernel_hw, dilation_w: int, in_w: int) -> int:
+    """The KW template argument of a conv step: its kernel width when the AVR inner loops take the
+    layer (src/dmc/kernels/avr/conv2d.h: 8- or 4-bit weights, adjacent columns, rows starting on
+    the same nibble phase, a channel within one 24-bit sum), else 0 (the portable loop)."""
+    kh, kw = kernel_hw
+    ok = weight_bits in (8, 4) and dilation_w == 1 and (in_bits == 8 or in_w % 2 == 0) and kh * kw <= 256
+    return int(kw) if ok and kw <= 255 else 0
+
+
 def _u8(v, what, where):
     v = int(v)
     if not 0 <= v <= 255:
@@ -138,7 +147,8 @@ class _Emitter:
                         (kh, kw, *a["stride"], *a["dilation"], t, l, pk, ps)),
                       iz, oz, *a["clamp"], per_ch]
             self.data.append(f"const dmc::Conv2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
-            self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}, {kw}>({self.buf(ins[0])}, "
+            kw_arg = avr_kernel_width(a["weight_bits"], ib, (kh, kw), a["dilation"][1], w)
+            self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}, {kw_arg}>({self.buf(ins[0])}, "
                               f"{self.buf(st.output)}, &a_{c});  // {desc}")
         elif st.kernel == "linear":
             ptrs, per_ch = self.weights(op)

@@ -17,14 +17,6 @@ DMC_OPTIMIZE_BEGIN
 namespace dmc {
 namespace avr {
 
-/* Whether the AVR loops handle this layer: 8- or 4-bit weights, rows of adjacent activations,
- * 4-bit rows that start on the same nibble phase (even width) and a channel's products within
- * one 24-bit flush. */
-template <uint8_t WB, uint8_t IB, uint8_t KW>
-inline bool conv_rows_supported(uint8_t kernel_h, uint8_t dilation_w, uint16_t in_w) {
-  return WB != 2 && dilation_w == 1 && (IB == 8 || (in_w & 1) == 0) && (uint16_t)KW * kernel_h <= kMaxTerms;
-}
-
 /* The window's geometry, fixed for a layer. */
 struct Window {
   const uint8_t *in;

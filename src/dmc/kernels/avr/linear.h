@@ -22,7 +22,7 @@ struct WeightCursor {
 
 /* sum(in[i] * w[i]) over n activations from element 0 of `in`, weights from the cursor. */
 template <uint8_t WB, uint8_t IB>
-__attribute__((noinline)) int32_t dot_row(const uint8_t *in, uint16_t n, WeightCursor &c) {
+DMC_INLINE int32_t dot_row(const uint8_t *in, uint16_t n, WeightCursor &c) {
   const uint8_t kRun = 8, kRunsPerFlush = (uint8_t)(kMaxTerms / kRun);
   Acc acc = {0, 0};
   int32_t total = 0;
