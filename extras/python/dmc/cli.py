@@ -1,5 +1,5 @@
-"""The ``dmc`` command line: summary, inspect, sparse, export, verify, demo, search, and the checkpoint
-tools (train, test, benchmark, compare, prune, quantize; their logic lives in ``dmc.tools``)."""
+"""The ``dmc`` command line: summary, inspect, sparse, export, verify, profile, ports, demo, search, and
+the checkpoint tools (train, test, benchmark, compare, prune, quantize; their logic lives in ``dmc.tools``)."""
 from __future__ import annotations
 
 import argparse
@@ -89,6 +89,15 @@ def _verify(args):
 def _ports(args):
     from .deploy.ports import list_ports, ports_table
     print(ports_table(list_ports()), end="")
+    return 0
+
+
+def _profile(args):
+    from .deploy.profile import plot_profile, profile, profile_table
+    result = profile(args.model, args.sim)
+    print(profile_table(result), end="")
+    if args.plot:
+        print(f"plot: {plot_profile(result, args.plot)}")
     return 0
 
 
@@ -307,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("ports", help="list serial ports (device, VID:PID, description) and mark likely boards")
     s.set_defaults(func=_ports)
+
+    s = sub.add_parser("profile", help="per-layer cycles, MACs, cycles per MAC and share of one inference on a "
+                       "simulated board (exact cycles on the simulated Uno)")
+    s.add_argument("model", help="path to a .dmc file")
+    s.add_argument("--sim", choices=["uno", "m4", "host"], default="uno",
+                   help="simulated board (default: uno; m4 and host report only the whole inference)")
+    s.add_argument("--plot", help="also write a bar chart of cycles per layer to this image file (e.g. profile.png)")
+    s.set_defaults(func=_profile)
 
     d = sub.add_parser("demo", help="the one-command demo: train a short LeNet-5, compress it (Ultra and Tiny), "
                        "build it for the simulated Uno, stream test images through it, print the table and plot")

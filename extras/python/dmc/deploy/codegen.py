@@ -65,6 +65,15 @@ def c_array(ctype: str, name: str, values, per_line: int = 16, hex_bytes: bool =
     return f"const {ctype} {name}[{len(vals)}] DMC_FLASH = {{\n" + "\n".join("  " + ln for ln in lines) + "\n};"
 
 
+def avr_kernel_width(weight_bits: int, in_bits: int, kernel_hw, dilation_w: int, in_w: int) -> int:
+    """The KW template argument of a conv step: its kernel width when the AVR inner loops take the
+    layer (src/dmc/kernels/avr/conv2d.h: 8- or 4-bit weights, adjacent columns, rows starting on
+    the same nibble phase, a channel within one 24-bit sum), else 0 (the portable loop)."""
+    kh, kw = kernel_hw
+    ok = weight_bits in (8, 4) and dilation_w == 1 and (in_bits == 8 or in_w % 2 == 0) and kh * kw <= 256
+    return int(kw) if ok and kw <= 255 else 0
+
+
 def _u8(v, what, where):
     v = int(v)
     if not 0 <= v <= 255:
@@ -147,9 +156,14 @@ class _Emitter:
                       iz, oz, *a["clamp"], per_ch]
             sparse = "Sparse" if weight_storage(op) == "dcsr" else ""
             self.data.append(f"const dmc::{sparse}Conv2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
-            groups = f", {_u16(a['groups'], 'groups', where)}" if st.kernel == "grouped_conv2d" else ""
-            self.calls.append(f"  dmc::{'sparse_' if sparse else ''}{st.kernel}<{a['weight_bits']}, {ib}, {ob}>("
-                              f"{self.buf(ins[0])}, {self.buf(st.output)}, &a_{c}{groups});  // {desc}")
+            if sparse or st.kernel == "grouped_conv2d":
+                groups = f", {_u16(a['groups'], 'groups', where)}" if st.kernel == "grouped_conv2d" else ""
+                self.calls.append(f"  dmc::{'sparse_' if sparse else ''}{st.kernel}<{a['weight_bits']}, {ib}, {ob}>("
+                                  f"{self.buf(ins[0])}, {self.buf(st.output)}, &a_{c}{groups});  // {desc}")
+            else:
+                kw_arg = avr_kernel_width(a["weight_bits"], ib, (kh, kw), a["dilation"][1], w)
+                self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}, {kw_arg}>({self.buf(ins[0])}, "
+                                  f"{self.buf(st.output)}, &a_{c});  // {desc}")
         elif st.kernel == "linear":
             ptrs, per_ch = self.weights(op)
             out_f, in_f = a["weight_shape"]
@@ -310,7 +324,7 @@ namespace {{
 }}  // namespace
 
 void {name}_predict() {{
-{chr(10).join(e.calls)}
+{chr(10).join(f"{call}{chr(10)}  DMC_PROFILE_STEP({i});" for i, call in enumerate(e.calls))}
 }}
 """
     return {f"{name}.h": h, f"{name}.cpp": cpp}
