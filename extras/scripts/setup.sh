@@ -6,11 +6,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
-# Toolchains: host g++, AVR (Uno) and Cortex-M builds; simavr (with its library, to build the
-# UART harness) and QEMU for the simulated boards; Debian's Arduino core and the Arduino IDE's
-# command-line builder.
+# Toolchains: host g++, AVR (Uno), Cortex-M and RISC-V RV32 builds; simavr (with its library,
+# to build the UART harness) and QEMU (Arm; RISC-V in qemu-system-misc) for the simulated
+# boards; Debian's Arduino core and the Arduino IDE's command-line builder.
 APT_PACKAGES=(g++ gcc-avr avr-libc binutils-avr gcc-arm-none-eabi libnewlib-arm-none-eabi
               libstdc++-arm-none-eabi-newlib simavr libsimavr-dev libelf-dev qemu-system-arm
+              gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
               arduino-core-avr arduino-builder)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
