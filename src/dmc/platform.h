@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "config.h"
+
 #if defined(__AVR__)
 #include <avr/pgmspace.h>
 #define DMC_FLASH PROGMEM

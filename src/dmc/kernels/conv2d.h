@@ -113,8 +113,19 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
   }
 }
 
+}  // namespace dmc
+
+#if DMC_ARM_DSP
+#include "arm/conv2d_dsp.h"
+#endif
+
+namespace dmc {
+
 template <uint8_t WB, uint8_t IB, uint8_t OB>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
+#if DMC_ARM_DSP
+  if (arm::conv2d_dsp<WB, IB, OB>(in, out, flash_args)) return;
+#endif
   conv2d_outputs<WB, IB, OB, false>(in, out, flash_args);
 }
 
