@@ -1,6 +1,7 @@
 /* The slice of the Arduino API that DeepMicroCompression's firmware uses (setup/loop, Serial,
- * micros/millis), for the targets without an Arduino core: the host (stdin/stdout) and the
- * QEMU Cortex-M4 (CMSDK UART). Real boards and the simulated Uno use the real Arduino core. */
+ * micros/millis), for the targets without an Arduino core: the host (stdin/stdout), the QEMU
+ * Cortex-M4 (CMSDK UART) and the QEMU RISC-V RV32 (ns16550 UART). Real boards and the
+ * simulated Uno use the real Arduino core. */
 #ifndef DMC_SHIM_ARDUINO_H
 #define DMC_SHIM_ARDUINO_H
 

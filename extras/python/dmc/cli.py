@@ -57,7 +57,7 @@ def _verify(args):
         labels = labels[:args.limit] if labels is not None else None
     targets = [bool(args.host), bool(args.port), bool(args.sim)]
     if sum(targets) != 1:
-        raise DMCError("choose exactly one target: --host, --port PORT or --sim {uno,m4,host}")
+        raise DMCError("choose exactly one target: --host, --port PORT or --sim {uno,m4,rv32,host}")
     if args.host:
         report = verify_host(model, codes, labels, progress=not args.quiet)
     else:
@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", help="a board running the serial runner (e.g. the MnistLeNet5 example), e.g. "
                    "/dev/ttyACM0, or 'auto' for the one port that looks like a board (see dmc ports)")
     s.add_argument("--baud", type=int, default=115200, help="baud rate for --port (default: 115200)")
-    s.add_argument("--sim", choices=["uno", "m4", "host"],
+    s.add_argument("--sim", choices=["uno", "m4", "rv32", "host"],
                    help="build the serial runner with PlatformIO and run it on a simulated board")
     s.add_argument("--limit", type=int, help="use only the first N samples")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,6 +1,7 @@
 """The C++ runtime against the numpy interpreter, bit for bit: generated code compiled with the
-host compiler (warnings as errors), on full MNIST and on randomized models; cross builds for
-AVR and Cortex-M4; determinism of the generated code."""
+host compiler (warnings as errors), on full MNIST and on randomized models, and the same random
+models on the QEMU Cortex-M4 (its DSP-extension kernels) and RISC-V RV32; cross builds for AVR,
+Cortex-M4 and RV32; determinism of the generated code."""
 from __future__ import annotations
 
 import shutil
@@ -17,6 +18,7 @@ from dmc.core.artifact import loads as artifact_loads
 from dmc.core.packing import pack
 from dmc.core.planner import PlanError, plan
 from dmc.deploy.host_build import SANITIZE_FLAGS, HostBuild, cross_build, runtime_dir, soft_float_symbols
+from dmc.deploy.qemu_build import TARGETS as QEMU_TARGETS, QemuBuild
 from conftest import residual_net, static_config
 from model_zoo import random_cnn, random_edge_backbone, random_edge_cnn, random_mlp
 
@@ -81,15 +83,20 @@ def random_models():
     return _random_models(36)
 
 
+def _random_inputs(qm, rng, count):
+    qmax = (1 << qm.input_quant["bits"]) - 1
+    codes = rng.integers(0, qmax + 1, size=(count,) + qm.input_shape)
+    codes[0] = 0
+    codes[1] = qmax
+    return codes
+
+
 def _check_random(models, build, first_index=0):
     """Random input codes (and both extremes) through every model: C++ against the interpreter."""
     rng = np.random.default_rng(1)
     total = 0
     for i, qm in enumerate(models):
-        qmax = (1 << qm.input_quant["bits"]) - 1
-        codes = rng.integers(0, qmax + 1, size=(64,) + qm.input_shape)
-        codes[0] = 0
-        codes[1] = qmax
+        codes = _random_inputs(qm, rng, 64)
         expected = qm.predict(codes)
         assert_same(f"m{i} ({' '.join(o['op'] for o in qm.ops[1:])})", expected, build.run(first_index + i, codes))
         total += expected.size
@@ -185,6 +192,50 @@ def test_edge_ops_bit_exact(tmp_path):
         assert_same(f"e{i} ({' '.join(o['op'] for o in qm.ops[1:])})", expected, build.run(i, codes))
         total += expected.size
     print(f"{len(models)} edge models, {total} output values identical")
+def _dsp_coverage(models):
+    """What the Cortex-M4 DSP kernels (src/dmc/kernels/arm/) take of the random models: layers by
+    (op, weight bits, input bits), and whether 4-bit weight rows start mid-byte."""
+    seen = set()
+    for qm in models:
+        for o in qm.ops:
+            a = o["attrs"]
+            if o["op"] not in ("conv2d", "linear") or a.get("depthwise") or a["weight_bits"] == 2:
+                continue
+            ib = qm.tensors[o["inputs"][0]]["bits"]
+            shape = a["weight_shape"]
+            row = int(np.prod(shape[1:]))
+            if o["op"] == "conv2d" and (shape[0] < 4 or row > 512):
+                continue              # left to the portable kernel (arm/conv2d_dsp.h)
+            seen.add(f"{o['op']}_w{a['weight_bits']}_a{ib}")
+            if a["weight_bits"] == 4 and row % 2 and shape[0] > 1:
+                seen.add(f"{o['op']}_w4_odd_rows")
+            if row % 8:
+                seen.add(f"{o['op']}_tail")
+    return seen
+
+
+@pytest.mark.parametrize("target", sorted(QEMU_TARGETS))
+def test_random_models_bit_exact_on_qemu(target, random_models, tmp_path):
+    """The target's own build of the kernels (on the M4 the DSP-extension kernels) against the
+    interpreter on every random model."""
+    t = QEMU_TARGETS[target]
+    if not (shutil.which(t.cxx) and shutil.which(t.qemu[0])):
+        pytest.skip(f"{t.cxx} or {t.qemu[0]} not installed (run extras/scripts/setup.sh)")
+    models, _ = random_models
+    if target == "m4":
+        seen = _dsp_coverage(models)
+        need = {f"{op}_w{w}_a{a}" for op in ("conv2d", "linear") for w in (8, 4) for a in (8, 4)}
+        need |= {"conv2d_w4_odd_rows", "linear_w4_odd_rows", "conv2d_tail", "linear_tail"}
+        assert need <= seen, f"the DSP kernels miss {sorted(need - seen)} in the random models"
+    build = QemuBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, target)
+    rng = np.random.default_rng(2)
+    total = 0
+    for i, qm in enumerate(models):
+        codes = _random_inputs(qm, rng, 12)
+        expected = qm.predict(codes)
+        assert_same(f"{target} m{i} ({' '.join(o['op'] for o in qm.ops[1:])})", expected, build.run(i, codes))
+        total += expected.size
+    print(f"{target}: {len(models)} random models, {total} output values identical")
 
 
 def test_packing_contract_in_cpp(tmp_path):
@@ -237,11 +288,16 @@ def test_avr_build_has_no_soft_float(tmp_path):
     assert soft_float_symbols(elf_f, "avr"), "the soft-float detector found nothing in a float build"
 
 
-@pytest.mark.skipif(not shutil.which("arm-none-eabi-g++"), reason="arm-none-eabi-gcc not installed")
-def test_cortex_m4_build(tmp_path):
+@pytest.mark.parametrize("target, compiler", [("cortex-m4", "arm-none-eabi-g++"),
+                                              ("rv32", "riscv64-unknown-elf-gcc")])
+def test_cross_build(target, compiler, tmp_path):
+    """-Wall -Wextra -Werror builds that link, and link no soft-float routine."""
+    if not shutil.which(compiler):
+        pytest.skip(f"{compiler} not installed (run extras/scripts/setup.sh)")
     for recipe in ("ultra", "tiny"):
-        elf = cross_build(dmc.load(MODELS / f"lenet5_{recipe}.dmc"), "lenet", "cortex-m4", tmp_path / recipe)
+        elf = cross_build(dmc.load(MODELS / f"lenet5_{recipe}.dmc"), "lenet", target, tmp_path / recipe)
         assert elf.stat().st_size > 0
+        assert soft_float_symbols(elf, target) == []
 
 
 def _edge_nano_uno():

@@ -140,12 +140,23 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
   }
 }
 
+}  // namespace dmc
+
+#if DMC_ARM_DSP
+#include "arm/conv2d_dsp.h"
+#endif
+
+namespace dmc {
+
 /* KW: 0, or the layer's kernel width when the layer suits the AVR loops (8- or 4-bit weights, no
  * horizontal dilation, 8-bit input or an even input width, KH * KW <= 256): the generated code
  * passes it so (dmc.deploy.codegen.avr_kernel_width), and an AVR build then compiles the loops
  * for that width only. Other targets ignore it. */
 template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
+#if DMC_ARM_DSP
+  if (arm::conv2d_dsp<WB, IB, OB>(in, out, flash_args)) return;
+#endif
   conv2d_outputs<WB, IB, OB, false, KW>(in, out, flash_args);
 }
 

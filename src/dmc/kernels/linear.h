@@ -24,8 +24,19 @@ struct LinearArgs {
   uint8_t per_channel;
 };
 
+}  // namespace dmc
+
+#if DMC_ARM_DSP
+#include "arm/linear_dsp.h"
+#endif
+
+namespace dmc {
+
 template <uint8_t WB, uint8_t IB, uint8_t OB>
 void linear(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args) {
+#if DMC_ARM_DSP
+  if (arm::linear_dsp<WB, IB, OB>(in, out, flash_args)) return;
+#endif
   LinearArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
 #if defined(__AVR__)  // the one dispatch to the AVR inner loop

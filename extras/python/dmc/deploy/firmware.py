@@ -1,5 +1,5 @@
 """Firmware for the simulated boards, built with PlatformIO and the library's own development
-platforms, so that ``dmc verify --sim uno|m4|host`` needs no hand-made project."""
+platforms, so that ``dmc verify --sim uno|m4|rv32|host`` needs no hand-made project."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,6 +13,7 @@ from ..errors import DMCError
 SIMS = {
     "uno": ("dmcsimavr", "uno_sim"),
     "m4": ("dmcqemu", "mps2_an386"),
+    "rv32": ("dmcqemurv32", "virt_rv32"),
     "host": ("dmchost", "host"),
 }
 # The serial runner reads each byte as it arrives and the host waits for every reply, so the

@@ -116,6 +116,9 @@ class HostBuild:
 CROSS_TARGETS = {
     "avr": (["avr-g++", "-mmcu=atmega328p", "-DF_CPU=16000000UL"], "avr-nm"),
     "cortex-m4": (["arm-none-eabi-g++", "-mcpu=cortex-m4", "-mthumb", "--specs=nosys.specs"], "arm-none-eabi-nm"),
+    # RV32 (ESP32-C3, CH32V003 class): the C driver compiling C++, since Debian ships no RV32 libstdc++
+    "rv32": (["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "-x", "c++"],
+             "riscv64-unknown-elf-nm"),
 }
 CROSS_FLAGS = ["-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti",
                "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections"]
