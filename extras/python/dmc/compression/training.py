@@ -10,6 +10,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from ..errors import DataError
+from . import distributed
 
 
 def batches(data):
@@ -73,6 +74,9 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
     * ``augment``: a function applied to each training batch of inputs (e.g. random shifts).
     * ``teacher``: knowledge distillation; the loss becomes
       ``(1 - a) * loss_fn + a * T^2 * KL(softmax(teacher / T) || softmax(model / T))``.
+    * Under ``torchrun --nproc-per-node N`` it trains data-parallel (:mod:`dmc.compression.distributed`):
+      each rank takes 1/N of every batch of ``train_loader``; validation runs whole on every rank,
+      so every rank keeps the same best epoch; only rank 0 shows progress.
     """
     if epochs < 1:
         raise DataError(f"epochs must be >= 1, got {epochs}")
@@ -93,9 +97,15 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
     if teacher is not None:
         teacher.eval()
     model.to(device)
+    net = model
+    if distributed.init_from_env():
+        train_loader = distributed.shard(train_loader)
+        net = distributed.wrap(model)
+        progress = progress and distributed.rank() == 0
     history, best, best_state, stale = [], None, None, 0
     for epoch in range(1, epochs + 1):
         model.train()
+        distributed.set_epoch(train_loader, epoch - 1)
         seen, loss_sum = 0, 0.0
         bar = tqdm(_pairs(train_loader, "fit"), total=_len(train_loader), desc=f"epoch {epoch}/{epochs}",
                    disable=not progress, leave=False, unit="batch")
@@ -104,7 +114,7 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
             if augment is not None:
                 x = augment(x)
             optimizer.zero_grad(set_to_none=True)
-            out = model(x)
+            out = net(x)
             loss = loss_fn(out, y)
             if teacher is not None:
                 with torch.no_grad():
