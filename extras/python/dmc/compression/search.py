@@ -74,13 +74,6 @@ class Candidate:
                  for k, g in self.genes.items()]
         return f"in{self.input_bits}; " + ", ".join(parts)
 
-    def params(self) -> dict:
-        """The Optuna parameters of this config (to enqueue it as a trial)."""
-        p = {"input_bits": self.input_bits}
-        for k, (s, w, g, a) in self.genes.items():
-            p.update({f"{k}.prune": s, f"{k}.wbits": w, f"{k}.granularity": g, f"{k}.abits": a})
-        return p
-
     @property
     def model(self):
         """The IntModel of this candidate (decoded from its .dmc bytes)."""
@@ -102,6 +95,21 @@ def suggest(trial, layers) -> Candidate:
                         trial.suggest_categorical(f"{alias}.granularity", GRANULARITIES),
                         trial.suggest_categorical(f"{alias}.abits", ACT_BITS))
     return Candidate(genes, trial.suggest_categorical("input_bits", ACT_BITS))
+
+
+def _params(c: Candidate, layers) -> dict:
+    """The Optuna parameters of a config (to enqueue it as a trial); a layer that cannot be
+    pruned has no pruning parameter."""
+    unknown = set(c.genes) - {a for a, _ in layers}
+    if unknown:
+        raise ConfigError(f"seed config names unknown layers: {', '.join(sorted(unknown))}")
+    p = {"input_bits": c.input_bits}
+    for alias, prunable in layers:
+        s, w, g, a = c.genes[alias]
+        if prunable:
+            p[f"{alias}.prune"] = s
+        p.update({f"{alias}.wbits": w, f"{alias}.granularity": g, f"{alias}.abits": a})
+    return p
 
 
 def evaluate_config(model, train_loader, val_loader, input_shape, genes, input_bits, caps, epochs, batches,
@@ -178,12 +186,9 @@ def open_study(storage: str | None, study_name: str, sampler: str = "nsga2", obj
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{Path(storage).resolve()}"
 
-    def constraints(t):
-        return [t.user_attrs.get("violation", 1.0)]
-
-    kinds = {"nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=population, seed=seed,
-                                                             constraints_func=constraints),
-             "tpe": lambda: optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, n_startup_trials=8)}
+    # the budget is a trial constraint (Trial.set_constraint), which both samplers honour
+    kinds = {"nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=population, seed=seed),
+             "tpe": lambda: optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)}
     directions = ["maximize", "minimize"] + ["minimize"] * len(objectives)
     try:
         if not create:
@@ -248,6 +253,7 @@ def _record(trial_like, res: dict, caps) -> None:
     for k in ("model_bytes", "arena_bytes", "val_accuracy", "cycles", "why"):
         trial_like.set_user_attr(k, res[k])
     trial_like.set_user_attr("violation", violation)
+    trial_like.set_constraint("budget", violation)
 
 
 def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int | None = None,
@@ -275,9 +281,9 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
     layers = _layers(model, input_shape)
     study = open_study(storage, study_name, sampler, objectives, caps, population, seed)
     interrupted = _recover_interrupted(study)
-    if not study.trials or all(t.user_attrs.get("interrupted") for t in study.trials):
+    if not study.trials:
         for s in seeds:
-            study.enqueue_trial((s if isinstance(s, Candidate) else Candidate(dict(s))).params())
+            study.enqueue_trial(_params((s if isinstance(s, Candidate) else Candidate(dict(s))), layers))
     out = Path(out_dir) if out_dir else None
     if out:
         (out / "trials").mkdir(parents=True, exist_ok=True)
@@ -304,6 +310,7 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
                 if again is not None:                # a config already scored: reuse its result
                     for k, v in again.user_attrs.items():
                         trial.set_user_attr(k, v)
+                    trial.set_constraint("budget", again.user_attrs["violation"])
                     trial.set_user_attr("repeat_of", again.number)
                     study.tell(trial, list(again.values))
                     done += 1
