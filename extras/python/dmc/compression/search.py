@@ -213,17 +213,16 @@ def open_study(storage: str | None, study_name: str, sampler: str = "nsga2", obj
 
 
 def _recover_interrupted(study) -> int:
-    """Trials left RUNNING by a killed driver: mark them failed and queue their configs again
-    (one driver per study, so a RUNNING trial at start-up is one nobody is running)."""
+    """Trials left RUNNING by a killed driver: mark them failed (the only way a trial fails here)
+    and queue their configs again. One driver per study, so a RUNNING trial at start-up is one
+    that nobody is running."""
     import optuna
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
-        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+    stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for t in stale:
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         if t.params:
-            study.enqueue_trial(t.params, skip_if_exists=False)
-        n += 1
-    return n
+            study.enqueue_trial(t.params)
+    return len(stale)
 
 
 def _finished(study) -> list:
@@ -313,6 +312,7 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
                     trial.set_constraint("budget", again.user_attrs["violation"])
                     trial.set_user_attr("repeat_of", again.number)
                     study.tell(trial, list(again.values))
+                    tracker.log_trial(trial.number, *_tracked(study.get_trials(deepcopy=False)[trial.number], out))
                     done += 1
                     bar.update()
                     continue

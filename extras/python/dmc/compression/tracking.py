@@ -4,7 +4,9 @@ One MLflow experiment per study; one run per finished trial, tagged with the stu
 trial number. Logging is idempotent per trial: a run for a trial number that exists already is
 replaced, and :meth:`MlflowTracker.reconcile` logs finished trials that a killed driver had not
 logged yet, so after any number of interruptions every finished trial appears exactly once.
-Local tracking (``./mlruns``) needs no server; ``uri`` may name one.
+Local tracking needs no server: a folder (``./mlruns`` by default) holds an SQLite tracking
+database (``mlflow.db``; MLflow's plain-file store is frozen) and the artifacts; ``uri`` may
+also name a server or a database URL.
 """
 from __future__ import annotations
 
@@ -34,12 +36,19 @@ class MlflowTracker:
         except ImportError:
             raise ConfigError("MLflow is not installed: pip install mlflow-skinny "
                               "(see extras/python/requirements-dev.txt), or pass --no-mlflow") from None
-        if uri and "://" not in uri:
-            uri = Path(uri).resolve().as_uri()        # a folder: local file store
+        import logging
+        for noisy in ("mlflow", "alembic"):          # table creation and migration chatter
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        artifacts = None
+        if uri and "://" not in uri:                  # a folder: SQLite store + artifacts inside it
+            folder = Path(uri).resolve()
+            folder.mkdir(parents=True, exist_ok=True)
+            uri, artifacts = f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
         self.mlflow, self.uri, self.study = mlflow, uri, study_name
         self.client = MlflowClient(tracking_uri=uri)
-        exp = self.client.get_experiment_by_name(f"dmc-search/{study_name}")
-        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(f"dmc-search/{study_name}")
+        name = f"dmc-search/{study_name}"
+        exp = self.client.get_experiment_by_name(name)
+        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(name, artifacts)
 
     def _runs_of(self, number: int | None = None):
         query = f"tags.dmc_study = '{self.study}'"
