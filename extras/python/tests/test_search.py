@@ -53,6 +53,14 @@ def test_search_respects_the_budget_and_returns_a_frontier(tmp_path):
     assert all(t.user_attrs["violation"] == 0 for t in front)
     for a in front:
         assert not any(b.values[0] > a.values[0] and b.values[1] < a.values[1] for b in front)
+    from dmc.cli import main as cli
+    assert cli(["search", "--report", "--storage", str(tmp_path / "s.db"), "--study-name", "dmc-search",
+                "--out", str(tmp_path / "report")]) == 0
+    table = (tmp_path / "report" / "study_frontier.md").read_text()
+    assert all(f"| {t.number} |" in table for t in front)
+    assert (tmp_path / "report" / "study_accuracy_vs_bytes.png").stat().st_size > 0
+    assert cli(["search", "--report", "--storage", str(tmp_path / "s.db"), "--study-name", "nope",
+                "--out", str(tmp_path / "report")]) == 2
 
 
 def test_search_errors_are_named(tmp_path):
