@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import DMCError
 
@@ -133,6 +134,10 @@ def _search(args):
     import torch
 
     from .compression.search import Candidate, search, write_search
+    if args.report:
+        from .compression.search_report import write_report
+        write_report(args.storage or str(Path(args.out) / "study.db"), args.study_name, args.out, args.compare)
+        return 0
     from .compression.training import random_shift
     from .data import mnist_loaders
     from .zoo.lenet import lenet5, train_baseline
@@ -145,13 +150,17 @@ def _search(args):
         train_baseline(model, train, val, args.epochs, progress=not args.quiet)
     model.eval()
     # start from the seed's Ultra recipe (9 of 16 conv2d_1 and 64 of 84 linear_0 channels removed,
-    # 4-bit weights, 4-bit input) and let evolution move away from it
-    ultra = Candidate({"conv2d_0": (0.0, 4, "per_channel", 8), "conv2d_1": (9 / 16, 4, "per_tensor", 8),
-                       "linear_0": (64 / 84, 4, "per_tensor", 8), "linear_1": (0.0, 4, "per_tensor", 8)}, 4)
+    # 4-bit weights, 4-bit input) and let the sampler move away from it
+    ultra = Candidate({"conv2d_0": (0.0, 4, "per_channel", 8), "conv2d_1": (0.5625, 4, "per_tensor", 8),
+                       "linear_0": (0.75, 4, "per_tensor", 8), "linear_1": (0.0, 4, "per_tensor", 8)}, 4)
     final = search(model, train, val, (1, 1, 28, 28), max_model_bytes=args.max_model_bytes, board=args.board,
-                   population=args.population, generations=args.generations, final_epochs=args.final_epochs,
-                   finalists=args.finalists, quick_batches=args.quick_batches, seeds=[ultra],
-                   augment=random_shift(1, 25), progress=not args.quiet)
+                   trials=args.trials, sampler=args.sampler, objectives=args.objective, population=args.population,
+                   storage=args.storage or str(Path(args.out) / "study.db"), study_name=args.study_name,
+                   workers=args.workers, ray_address=args.ray_address, cpus_per_trial=args.cpus_per_trial,
+                   gpus_per_trial=args.gpus_per_trial, mlflow_uri=None if args.no_mlflow else args.mlflow_uri,
+                   out_dir=args.out, final_epochs=args.final_epochs, finalists=args.finalists,
+                   quick_batches=args.quick_batches, seeds=[ultra], augment=random_shift(1, 25),
+                   progress=not args.quiet)
     write_search(final, test, args.out)
     return 0 if final else 1
 
@@ -337,17 +346,35 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_demo)
 
-    s = sub.add_parser("search", help="search per-layer pruning and bit widths of LeNet-5 under a budget and "
-                       "report the accuracy/size frontier")
+    s = sub.add_parser("search", help="search per-layer pruning and bit widths of LeNet-5 under a budget "
+                       "(Optuna, optionally on Ray) and report the accuracy/size frontier",
+                       description="Multi-objective search (validation accuracy vs model bytes, optionally arena "
+                       "or simulated-Uno cycles) stored in an Optuna study: run the same command again to resume "
+                       "after an interruption. Every finished trial is logged to MLflow.")
     s.add_argument("--weights", help="trained LeNet-5 baseline weights (a state_dict .pt); trained first if omitted")
     s.add_argument("--epochs", type=int, default=10, help="baseline epochs when --weights is not given")
     s.add_argument("--max-model-bytes", type=int, help="budget on model bytes (weights + biases + constants)")
     s.add_argument("--board", help="budget from a board's flash and SRAM (uno, nano, mega, m4, esp32)")
-    s.add_argument("--population", type=int, default=12)
-    s.add_argument("--generations", type=int, default=4)
+    s.add_argument("--trials", type=int, default=48, help="finished trials in the study (default: 48)")
+    s.add_argument("--sampler", choices=["nsga2", "tpe"], default="nsga2", help="Optuna sampler (default: nsga2)")
+    s.add_argument("--objective", action="append", choices=["arena", "cycles"], default=[],
+                   help="an extra objective to minimize (repeatable): the arena, or exact simulated-Uno cycles")
+    s.add_argument("--population", type=int, default=12, help="NSGA-II population size (default: 12)")
     s.add_argument("--final-epochs", type=int, default=8, help="training epochs of each finalist")
     s.add_argument("--finalists", type=int, default=3)
-    s.add_argument("--quick-batches", type=int, default=100, help="training batches of each candidate's quick score")
+    s.add_argument("--quick-batches", type=int, default=100, help="training batches of each trial's quick score")
+    s.add_argument("--storage", help="Optuna storage: an SQLite file or an RDB URL (default: OUT/study.db)")
+    s.add_argument("--study-name", default="lenet5-search", help="study name in the storage (default: lenet5-search)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="trials run at once; more than 1 runs them as Ray tasks on a local Ray (default: 1, in process)")
+    s.add_argument("--ray-address", help="run trials on an existing Ray cluster: auto or HOST:PORT")
+    s.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs each Ray trial reserves (default: 1)")
+    s.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs each Ray trial reserves (default: 0)")
+    s.add_argument("--mlflow-uri", default="mlruns", help="MLflow tracking folder or server URL (default: ./mlruns)")
+    s.add_argument("--no-mlflow", action="store_true", help="do not log trials to MLflow")
+    s.add_argument("--report", action="store_true",
+                   help="do not search: render the stored study's frontier table and accuracy-vs-bytes plot into OUT")
+    s.add_argument("--compare", help="with --report: an earlier frontier JSON (search_frontier.json) to plot beside")
     s.add_argument("--out", default="out/search", help="output folder (default: out/search)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_search)

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .distributed import reduce_range
 from .ste import fake_quantize_activation, quantize_bias, quantize_weight, round_ste, weight_scale
 
 
@@ -91,7 +92,7 @@ class ActQuantizer(nn.Module):
 
     @torch.no_grad()
     def observe(self, x: torch.Tensor) -> None:
-        lo, hi = x.min().float(), x.max().float()
+        lo, hi = reduce_range(x.min().float(), x.max().float())     # identical on every rank
         if not bool(self.initialized):
             self.range.copy_(torch.stack([lo, hi]))
             self.initialized.fill_(True)

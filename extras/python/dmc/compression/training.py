@@ -12,6 +12,7 @@ import torch.nn as nn
 from ..errors import DataError
 from ..progress import progress as progress_bar
 from ..progress import write as progress_write
+from . import distributed
 
 
 def batches(data):
@@ -77,6 +78,9 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
       ``(1 - a) * loss_fn + a * T^2 * KL(softmax(teacher / T) || softmax(model / T))``.
     * ``start_epoch`` > 1 resumes a run (pass the restored optimizer and scheduler);
       ``on_epoch_end(row)`` is called after each epoch with its history row (e.g. to checkpoint).
+    * Under ``torchrun --nproc-per-node N`` it trains data-parallel (:mod:`dmc.compression.distributed`):
+      each rank takes 1/N of every batch of ``train_loader``; validation runs whole on every rank,
+      so every rank keeps the same best epoch; only rank 0 shows progress.
     """
     if epochs < 1:
         raise DataError(f"epochs must be >= 1, got {epochs}")
@@ -97,9 +101,15 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
     if teacher is not None:
         teacher.eval()
     model.to(device)
+    net = model
+    if distributed.init_from_env():
+        train_loader = distributed.shard(train_loader)
+        net = distributed.wrap(model)
+        progress = progress and distributed.rank() == 0
     history, best, best_state, stale = [], None, None, 0
     for epoch in range(start_epoch, epochs + 1):
         model.train()
+        distributed.set_epoch(train_loader, epoch - 1)
         seen, loss_sum = 0, 0.0
         bar = progress_bar(_pairs(train_loader, "fit"), total=_len(train_loader), desc=f"epoch {epoch}/{epochs}",
                            enabled=progress, leave=False, unit="batch")
@@ -108,7 +118,7 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
             if augment is not None:
                 x = augment(x)
             optimizer.zero_grad(set_to_none=True)
-            out = model(x)
+            out = net(x)
             loss = loss_fn(out, y)
             if teacher is not None:
                 with torch.no_grad():
