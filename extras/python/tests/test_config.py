@@ -228,7 +228,6 @@ class WithSigmoid(nn.Module):
     (WithGELU(), SHAPE, "features.1", "GELU"),
     (WithLSTM(), (4, 8), "rnn", "LSTM"),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanh()), SHAPE, "1", "Tanh"),
-    (nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)), (1, 4, 8, 8), "0", "Conv2d"),
     (nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")), SHAPE, "0", "Conv2d"),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(2)), SHAPE, "1", "AdaptiveAvgPool2d"),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2, ceil_mode=True)), SHAPE, "1", "MaxPool2d"),
