@@ -258,3 +258,32 @@ def test_channel_shift_moves_codes_and_fills_the_zero_point(bits):
     want[:, 4, :, 1:] = codes[:, 4, :, :-1]       # right
     want[:, 5] = codes[:, 5]                      # unshifted
     assert np.array_equal(got, want)
+
+
+def test_artifact_checks_the_new_ops():
+    """A file whose block ops are inconsistent is refused at load, naming the op and the key."""
+    from dmc.core import artifact
+    from dmc.errors import ArtifactError
+
+    net = nn.Sequential(ChannelShift(4, [1, 1, 1, 1]), nn.Conv2d(4, 4, 1, groups=2), nn.Hardswish())
+    qm = _single_op_model(net, (4, 3, 3))
+    ops = {o["op"]: o for o in qm.ops}
+    assert ops["conv2d"]["attrs"]["groups"] == 2 and {"shift", "hardswish"} <= set(ops)
+    artifact.loads(artifact.dumps(qm))                                # the good file loads
+
+    def refused(edit, match):
+        before = {k: dict(o["attrs"]) for k, o in ops.items()}
+        edit()
+        try:
+            with pytest.raises(ArtifactError, match=match):
+                artifact.loads(artifact.dumps(qm))
+        finally:
+            for k, o in ops.items():
+                o["attrs"] = before[k]
+
+    refused(lambda: ops["shift"]["attrs"].update(counts=[2, 2, 1, 0]), "shift more than the 4 channels")
+    refused(lambda: ops["shift"]["attrs"].update(counts=[1, 1]), "'counts' must be 4 integers")
+    refused(lambda: ops["conv2d"]["attrs"].update(groups=4), "groups 4")
+    refused(lambda: ops["hardswish"]["attrs"].update(offset=0), "'offset' must be an integer")
+    refused(lambda: ops["hardswish"]["attrs"].update(frac_bits=17), "'frac_bits' must be an integer")
+    refused(lambda: ops["hardswish"]["attrs"].update(offset=1 << 28, frac_bits=16), "beyond int32")
