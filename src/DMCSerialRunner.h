@@ -20,13 +20,29 @@
 #define F_CPU 16000000UL
 #endif
 
+/* Exact instruction counts (see ArduinoSerialPort below). */
+#if defined(DMC_INSTRUCTION_COUNTER)
+uint32_t dmc_counter_ticks();
+uint32_t dmc_counter_instructions(uint32_t tick_difference);
+#endif
+
 namespace dmc {
-/* Port over the board's Serial and its micros() clock. */
+/* Port over the board's Serial and its micros() clock. A target that can count instructions
+ * exactly (the QEMU boards of extras/platformio, run with -icount) defines
+ * DMC_INSTRUCTION_COUNTER and the two functions declared above; INFER then reports
+ * instructions rather than microseconds times the clock rate. */
 struct ArduinoSerialPort {
   int read() { return Serial.read(); }
   void write(uint8_t b) { Serial.write(b); }
   void flush() { Serial.flush(); }
   uint32_t micros() { return ::micros(); }
+#if defined(DMC_INSTRUCTION_COUNTER)
+  uint32_t ticks() { return dmc_counter_ticks(); }
+  uint32_t cycles(uint32_t d) { return dmc_counter_instructions(d); }
+#else
+  uint32_t ticks() { return ::micros(); }
+  uint32_t cycles(uint32_t d) { return d * (F_CPU / 1000000UL); }
+#endif
 };
 }  // namespace dmc
 

@@ -6,11 +6,11 @@
  * the library's serial protocol, so that the host can stream a whole test set through it:
  *     dmc verify lenet5_tiny.dmc --data test.npz --port /dev/ttyACM0
  *
- * The model sources:
- *  - PlatformIO: set `custom_dmc_model = .../lenet5_tiny.dmc` and `custom_dmc_name = lenet`
- *    in platformio.ini; the build hook generates lenet.h / lenet.cpp at build time.
- *  - Arduino IDE: export them into this sketch folder once, then compile:
- *        dmc export lenet5_tiny.dmc --out . --name lenet
+ * The model sources lenet.h / lenet.cpp in this folder are generated from lenet5_tiny.dmc
+ * (extras/scripts/regenerate_examples.py), so the sketch compiles as installed. To run another
+ * model: in the Arduino IDE, `dmc export my.dmc --out . --name lenet` here; in PlatformIO, set
+ * `custom_dmc_model = path/to/my.dmc` and `custom_dmc_name = lenet`: the build hook's model then
+ * replaces the committed one (see the README, "PlatformIO").
  *
  * Both models fit an Uno (see `dmc inspect lenet5_ultra.dmc --board uno`): lenet5_ultra.dmc
  * (2.6 KB of weights, 98.97% on the MNIST test set, ~13 KB flash and ~1.9 KB SRAM for the whole
@@ -19,12 +19,6 @@
  */
 #include <DeepMicroCompression.h>
 #include <DMCSerialRunner.h>
-
-#if defined(__has_include)
-#if !__has_include("lenet.h")
-#error "lenet.h is missing: run `dmc export lenet5_tiny.dmc --out . --name lenet` in this folder (see the comment above)"
-#endif
-#endif
 #include "lenet.h"
 
 // MNIST test image 0 (label 7). MNIST: Yann LeCun and Corinna Cortes, CC BY-SA 3.0.

@@ -3,18 +3,11 @@
  * approximates y = sin(x) with 8-bit weights and integer-only inference; the sketch sweeps x
  * over [0, 2 pi] and prints x, the model's y and sin(x) (open the Serial Plotter at 115200).
  *
- * The model sources:
- *  - PlatformIO: custom_dmc_model = .../sine.dmc and custom_dmc_name = sine in platformio.ini.
- *  - Arduino IDE: export them into this folder once: dmc export sine.dmc --out . --name sine
- * (train_sine.py retrains sine.dmc.)
+ * sine.h / sine.cpp are generated from sine.dmc (extras/scripts/regenerate_examples.py; train_sine.py
+ * retrains sine.dmc). With PlatformIO, `custom_dmc_model` / `custom_dmc_name = sine` replace them
+ * with your own model (this folder's platformio.ini does so with sine.dmc itself).
  */
 #include <DeepMicroCompression.h>
-
-#if defined(__has_include)
-#if !__has_include("sine.h")
-#error "sine.h is missing: run `dmc export sine.dmc --out . --name sine` in this folder (see the comment above)"
-#endif
-#endif
 #include "sine.h"
 
 void setup() { Serial.begin(115200); }

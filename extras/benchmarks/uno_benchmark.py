@@ -2,9 +2,11 @@
 
 For each model: integer-model accuracy on the full MNIST test set (what the device computes,
 bit for bit), model bytes, arena SRAM, whole-sketch flash and SRAM (the serial runner sketch,
-static + measured stack peak), and cycles per inference from simavr's exact stamps.
+static + measured stack peak), cycles per inference from simavr's exact stamps, and the per-layer
+profile (`dmc profile`) of one fixed input, whose total the cycle regression test
+(extras/python/tests/test_uno_cycles.py) compares against.
 
-    .venv/bin/python extras/benchmarks/uno_benchmark.py      # writes results/uno.json and .md
+    .venv/bin/python extras/benchmarks/uno_benchmark.py      # writes results/uno.json, uno.md, uno_layers.md
 
 Timing is simulated: the figures are exact and repeatable, whatever the host is doing.
 """
@@ -21,6 +23,7 @@ sys.path.insert(0, str(ROOT / "extras" / "python"))
 
 import dmc  # noqa: E402
 from dmc.deploy.measure import measure_uno  # noqa: E402
+from dmc.deploy.profile import profile, profile_table  # noqa: E402
 
 MODELS = [("LeNet-5 Tiny", ROOT / "examples/MnistLeNet5/lenet5_tiny.dmc", "mnist"),
           ("LeNet-5 Ultra", ROOT / "examples/MnistLeNet5/lenet5_ultra.dmc", "mnist"),
@@ -40,10 +43,20 @@ def main() -> int:
         else:
             codes = model.quantize_input(np.linspace(0, 2 * np.pi, 3, dtype=np.float32)[:, None])
         row.update(measure_uno(path, codes))
+        if row.get("fits_uno", True) and "cycles" in row:
+            prof = profile(path, "uno")    # one fixed input (profile.default_input)
+            row["profile_cycles"] = prof["total"]
+            row["layers"] = [{k: r[k] for k in ("layer", "kernel", "macs", "cycles", "cycles_per_mac", "share")}
+                             for r in prof["rows"]]
+            row["_profile"] = prof
         rows.append(row)
     out = ROOT / "extras" / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
+    profiles = [(r["model"], r.pop("_profile")) for r in rows if "_profile" in r]
     (out / "uno.json").write_text(json.dumps(rows, indent=2) + "\n")
+    layers = "\n".join(f"**{title}** ({prof['total']} cycles, {prof['cycles_per_mac']} per MAC)\n\n{profile_table(prof)}"
+                       for title, prof in profiles)
+    (out / "uno_layers.md").write_text(layers)
     head = ("| model | test accuracy | model bytes | arena B | sketch flash B | sketch SRAM B (with stack) | "
             "MACs | cycles / inference | cycles / MAC | ms @ 16 MHz |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -58,6 +71,7 @@ def main() -> int:
     table = "\n".join(lines) + "\n"
     (out / "uno.md").write_text(table)
     print(table)
+    print(layers)
     return 0
 
 

@@ -1,8 +1,10 @@
 """Run every test suite and print one closing line ``N passed, N failed`` summing them all.
 
 Suites: the Python package's pytest suite (unit, property, C++ parity, cross builds, the build
-hook, packing, the Arduino IDE builder) and PlatformIO's on-device parity test on the simulated
-Uno (simavr), the QEMU Cortex-M4 and the host. Each suite reports through JUnit XML, so the
+hook, packing, the Arduino IDE builder), PlatformIO's on-device parity test on the simulated
+Uno (simavr), the QEMU Cortex-M4, the QEMU RISC-V RV32 and the host, and the fuzzers
+(extras/fuzz: every target for a short fixed budget from the committed seeds; a target passes
+when nothing crashed). Each suite reports through JUnit XML, so the
 counts are read, not scraped from text.
 Exit status is non-zero when any test failed or errored, or when a suite ran no test.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
+FUZZ_SECONDS = 15         # per fuzz target (4 targets): about 90 s of CI with the C++ builds
 
 
 def junit_counts(path: Path) -> tuple[int, int, int]:
@@ -48,9 +51,12 @@ def main() -> int:
     suites = [
         ("pytest", [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={tmp / 'pytest.xml'}",
                     "extras/python/tests"], tmp / "pytest.xml"),
-        ("PlatformIO on-device parity (uno_sim, m4_qemu, host)",
-         [PY, "-m", "platformio", "test", "-e", "uno_sim", "-e", "m4_qemu", "-e", "host",
+        ("PlatformIO on-device parity (uno_sim, m4_qemu, rv32_qemu, host)",
+         [PY, "-m", "platformio", "test", "-e", "uno_sim", "-e", "m4_qemu", "-e", "rv32_qemu", "-e", "host",
           "--junit-output-path", str(tmp / "pio.xml")], tmp / "pio.xml"),
+        (f"fuzzers ({FUZZ_SECONDS} s per target)",
+         [PY, "extras/fuzz/run_fuzzers.py", "--seconds", str(FUZZ_SECONDS), "--work", str(tmp / "fuzz"),
+          "--stats", str(tmp / "fuzz_stats.json"), "--junit", str(tmp / "fuzz.xml")], tmp / "fuzz.xml"),
     ]
     totals = [0, 0, 0]
     for name, cmd, junit in suites:

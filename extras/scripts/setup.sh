@@ -6,12 +6,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
-# Toolchains: host g++, AVR (Uno) and Cortex-M builds; simavr (with its library, to build the
-# UART harness) and QEMU for the simulated boards; Debian's Arduino core and the Arduino IDE's
-# command-line builder.
+# Toolchains: host g++, AVR (Uno), Cortex-M and RISC-V RV32 builds; simavr (with its library,
+# to build the UART harness) and QEMU (Arm; RISC-V in qemu-system-misc) for the simulated
+# boards; Debian's Arduino core and the Arduino IDE's command-line builder; clang with its
+# sanitizer and libFuzzer runtimes for the C++ fuzzers; Fashion-MNIST for the backbone study
+# and the checkpoint tools.
 APT_PACKAGES=(g++ gcc-avr avr-libc binutils-avr gcc-arm-none-eabi libnewlib-arm-none-eabi
               libstdc++-arm-none-eabi-newlib simavr libsimavr-dev libelf-dev qemu-system-arm
-              arduino-core-avr arduino-builder)
+              gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
+              arduino-core-avr arduino-builder clang libclang-rt-14-dev dataset-fashion-mnist)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -12,4 +12,13 @@
 #endif
 #endif
 
+/* Cortex-M DSP-extension kernels (SMLAD on 16-bit lane pairs; kernels/arm/) for conv2d and
+ * linear where the compiler targets the extension (__ARM_FEATURE_DSP: M4, M7, M33 ...).
+ * Define DMC_NO_ARM_DSP to build the portable kernels instead. */
+#if defined(__ARM_FEATURE_DSP) && !defined(DMC_NO_ARM_DSP)
+#define DMC_ARM_DSP 1
+#else
+#define DMC_ARM_DSP 0
+#endif
+
 #endif  // DMC_CONFIG_H

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "config.h"
+
 #if defined(__AVR__)
 #include <avr/pgmspace.h>
 #define DMC_FLASH PROGMEM
@@ -41,6 +43,20 @@
 #else
 #define DMC_INLINE inline
 #endif
+#endif
+
+/* Per-step markers for `dmc profile`: generated predict() functions call DMC_PROFILE_STEP(k)
+ * after step k. They cost nothing unless DMC_PROFILE is defined; then, on AVR, the step number
+ * (with bit 7 set, so it never reads as the serial runner's 1 / 2 stamps) is written to GPIOR0,
+ * which the simavr harness stamps with the exact cycle. Another target can define
+ * DMC_PROFILE_HOOK(k) (e.g. reading an instruction counter) to be called instead. */
+#if defined(DMC_PROFILE) && defined(DMC_PROFILE_HOOK)
+#define DMC_PROFILE_STEP(k) DMC_PROFILE_HOOK(k)
+#elif defined(DMC_PROFILE) && defined(__AVR__)
+#include <avr/io.h>
+#define DMC_PROFILE_STEP(k) (GPIOR0 = (uint8_t)(0x80u | ((k) & 0x7Fu)))
+#else
+#define DMC_PROFILE_STEP(k) ((void)0)
 #endif
 
 namespace dmc {

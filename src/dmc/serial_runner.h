@@ -5,7 +5,11 @@
  * into the model's input buffer.
  *
  * Port: any type with  int read() (-1 when nothing arrived), void write(uint8_t),
- * void flush() and uint32_t micros().  Model: a generated model struct. */
+ * void flush(), uint32_t micros(), and the counter that times INFER: uint32_t ticks() (free
+ * running, wrapping) and uint32_t cycles(uint32_t tick_difference). On a board ticks are
+ * microseconds times the clock rate; in QEMU they come from a timer on an instruction-driven
+ * virtual clock (-icount), and cycles() returns the exact instruction count.
+ * Model: a generated model struct. */
 #ifndef DMC_SERIAL_RUNNER_H
 #define DMC_SERIAL_RUNNER_H
 
@@ -146,7 +150,7 @@ class SerialRunner {
       put32(cpu_hz_);
       for (uint8_t i = 0; i < n; ++i) put((uint8_t)name_[i]);
     } else if (type_ == proto::kInfer) {
-      const uint32_t t0 = port_.micros();
+      const uint32_t t0 = port_.ticks();
 #if defined(__AVR__)
       GPIOR0 = 1;  // exact cycle stamps for simulators (one cycle each on hardware)
 #endif
@@ -154,9 +158,9 @@ class SerialRunner {
 #if defined(__AVR__)
       GPIOR0 = 2;
 #endif
-      const uint32_t us = port_.micros() - t0;
+      const uint32_t cycles = port_.cycles(port_.ticks() - t0);
       start(proto::kResult, (uint16_t)(4 + Model::output_bytes()));
-      put32(us * (cpu_hz_ / 1000000UL));
+      put32(cycles);
       for (uint16_t i = 0; i < Model::output_bytes(); ++i) put(model_.output()[i]);
     } else {
       start(proto::kStatsReply, 4);

@@ -1,6 +1,7 @@
 /* The slice of the Arduino API that DeepMicroCompression's firmware uses (setup/loop, Serial,
- * micros/millis), for the targets without an Arduino core: the host (stdin/stdout) and the
- * QEMU Cortex-M4 (CMSDK UART). Real boards and the simulated Uno use the real Arduino core. */
+ * micros/millis), for the targets without an Arduino core: the host (stdin/stdout), the QEMU
+ * Cortex-M4 (CMSDK UART) and the QEMU RISC-V RV32 (ns16550 UART). Real boards and the
+ * simulated Uno use the real Arduino core. */
 #ifndef DMC_SHIM_ARDUINO_H
 #define DMC_SHIM_ARDUINO_H
 
@@ -13,6 +14,11 @@ void loop();
 uint32_t micros();
 uint32_t millis();
 
+/* Constants in flash are memory-mapped on these targets (as on the ARM Arduino cores), so
+ * sketches written for the Uno's PROGMEM compile unchanged. */
+#define PROGMEM
+#define pgm_read_byte(p) (*(const uint8_t *)(p))
+
 class DmcShimSerial {
  public:
   void begin(unsigned long baud);
@@ -20,7 +26,12 @@ class DmcShimSerial {
   int read();
   size_t write(uint8_t b);
   size_t print(const char *s);
-  size_t println(const char *s);
+  size_t print(char c);
+  size_t print(int v);
+  size_t print(unsigned int v);
+  size_t print(long v);
+  size_t print(unsigned long v);
+  size_t println(const char *s = "");
   void flush();
 };
 

@@ -1,5 +1,6 @@
 // QEMU mps2-an386 (Cortex-M4): Serial is CMSDK UART0 at 0x40004000, the clock is SysTick
-// counting the 25 MHz core clock (wrapped into a 64-bit count on every poll).
+// counting the 25 MHz core clock (wrapped into a 64-bit count on every poll), and CMSDK TIMER0
+// counts instructions for the serial runner (DMC_INSTRUCTION_COUNTER).
 #include "Arduino.h"
 
 namespace {
@@ -30,7 +31,35 @@ uint64_t now_ticks() {
   last = v;
   return ticks;
 }
+
+/* QEMU runs this board with -icount shift=DMC_QEMU_ICOUNT_SHIFT: every instruction advances the
+ * virtual clock by exactly 2^shift ns, and TIMER0 (32-bit, 25 MHz: one tick per 40 ns) counts
+ * that clock. A tick difference d is within one tick of n * 2^shift / 40 for n instructions,
+ * so with 2^shift >= 80 ns (shift 7: 3.2 ticks per instruction) n = round(d * 40 / 2^shift)
+ * is exact. At shift 0 one tick would be 40 instructions. */
+#ifndef DMC_QEMU_ICOUNT_SHIFT
+#error "build with -DDMC_QEMU_ICOUNT_SHIFT=<the -icount shift the launcher passes to QEMU>"
+#endif
+struct CmsdkTimer {
+  volatile uint32_t ctrl, value, reload, intstatus;
+};
+CmsdkTimer *const timer0 = reinterpret_cast<CmsdkTimer *>(0x40000000u);
+const uint32_t kTimerNs = 1000000000u / kCoreHz;
 }  // namespace
+
+uint32_t dmc_counter_ticks() {
+  if (!(timer0->ctrl & 1u)) {
+    timer0->reload = 0xFFFFFFFFu;
+    timer0->value = 0xFFFFFFFFu;
+    timer0->ctrl = 1u;  // enable, no interrupt
+  }
+  return ~timer0->value;  // counts down: complement counts up, and wraps like a uint32_t
+}
+
+uint32_t dmc_counter_instructions(uint32_t tick_difference) {
+  const uint64_t ns = (uint64_t)tick_difference * kTimerNs;
+  return (uint32_t)((ns + (1u << DMC_QEMU_ICOUNT_SHIFT >> 1)) >> DMC_QEMU_ICOUNT_SHIFT);
+}
 
 uint32_t micros() { return (uint32_t)(now_ticks() / (kCoreHz / 1000000u)); }
 uint32_t millis() { return (uint32_t)(now_ticks() / (kCoreHz / 1000u)); }

@@ -1,14 +1,15 @@
 /*
  * dmc_simavr: run an ATmega328P firmware in simavr with its UART0 bridged to stdin/stdout.
  *
- *   dmc_simavr [-m MCU] [-f HZ] [-t SECONDS] firmware.elf
+ *   dmc_simavr [-m MCU] [-f HZ] [-t SECONDS] [-a MILLIVOLTS] firmware.elf
  *
  * Bytes read from stdin are fed to UART0 RX (only once the firmware has enabled the receiver
  * and while the UART input FIFO has room: simavr drops bytes otherwise); bytes the firmware
  * transmits are written to stdout unchanged (binary safe). Cycle stamps: a write of V to
  * GPIOR0 prints "DMC_STAMP V CYCLE" on stderr; a write of V to GPIOR1 ends the run with exit
  * status V. The run also ends when stdin is closed and everything has been delivered and
- * echoed, or after -t seconds of simulated time (status 124).
+ * echoed, or after -t seconds of simulated time (status 124). -a puts a constant voltage on the
+ * analog input A0 (ADC0; AVCC and AREF are 5 V), as a sensor would.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <simavr/avr_adc.h>
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
@@ -101,18 +103,20 @@ int main(int argc, char **argv) {
   const char *mcu = "atmega328p";
   unsigned long freq = 16000000UL;
   double limit_s = 600.0;
+  long adc0_mv = -1;
   int opt;
-  while ((opt = getopt(argc, argv, "m:f:t:")) != -1) {
+  while ((opt = getopt(argc, argv, "m:f:t:a:")) != -1) {
     if (opt == 'm') mcu = optarg;
     else if (opt == 'f') freq = strtoul(optarg, NULL, 10);
     else if (opt == 't') limit_s = atof(optarg);
+    else if (opt == 'a') adc0_mv = strtol(optarg, NULL, 10);
     else {
-      fprintf(stderr, "usage: %s [-m mcu] [-f hz] [-t seconds] firmware.elf\n", argv[0]);
+      fprintf(stderr, "usage: %s [-m mcu] [-f hz] [-t seconds] [-a millivolts] firmware.elf\n", argv[0]);
       return 2;
     }
   }
   if (optind >= argc) {
-    fprintf(stderr, "usage: %s [-m mcu] [-f hz] [-t seconds] firmware.elf\n", argv[0]);
+    fprintf(stderr, "usage: %s [-m mcu] [-f hz] [-t seconds] [-a millivolts] firmware.elf\n", argv[0]);
     return 2;
   }
   avr_global_logger_set(quiet_logger);
@@ -131,6 +135,10 @@ int main(int argc, char **argv) {
   avr_load_firmware(avr, &fw);
   avr->frequency = (uint32_t)freq;
   avr->sleep = no_sleep;
+  if (adc0_mv >= 0) {
+    avr->vcc = avr->avcc = avr->aref = 5000;
+    avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0), (uint32_t)adc0_mv);
+  }
 
   uint32_t flags = 0;
   avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
@@ -173,7 +181,7 @@ int main(int argc, char **argv) {
     }
     if (avr->cycle > limit) {
       fflush(stdout);
-      fprintf(stderr, "dmc_simavr: time limit of %.0f simulated seconds reached\n", limit_s);
+      fprintf(stderr, "dmc_simavr: time limit of %g simulated seconds reached\n", limit_s);
       return 124;
     }
   }

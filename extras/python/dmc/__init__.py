@@ -38,6 +38,7 @@ _LAZY = {
     "QuantizationScheme": "compression.config",
     "Granularity": "compression.config",
     "prune": "compression.pruning",
+    "prune_weights": "compression.weight_pruning",
     "codegen": "deploy.codegen",
     "datasets": "@data",
     "models": "@zoo",

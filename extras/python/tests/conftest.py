@@ -13,6 +13,13 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "install: builds the dmc package and installs it into a fresh venv outside "
+                            "the repository, offline (pip --no-index; numpy and tqdm linked from this environment)")
+
+
 settings.register_profile("dmc", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("dmc")

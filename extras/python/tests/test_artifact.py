@@ -404,6 +404,31 @@ def _mut_tensor_huge(h):
     h["tensors"][h["ops"][0]["name"]]["shape"] = [1 << 20, 1 << 20, 3]
 
 
+# found by fuzzing (extras/fuzz): each once escaped as another exception or as broken C++
+def _mut_missing_alias(h):
+    del _first(h, "conv2d")["attrs"]["alias"]          # was a KeyError in the code generator
+
+
+def _mut_alias_not_identifier(h):
+    _first(h, "conv2d")["attrs"]["alias"] = "w; int x"     # was pasted into C++ identifiers
+
+
+def _mut_alias_duplicate(h):
+    _first(h, "linear")["attrs"]["alias"] = _first(h, "conv2d")["attrs"]["alias"]
+
+
+def _mut_alias_positional(h):
+    _first(h, "conv2d")["attrs"]["alias"] = "step2"        # the code generator's name of step 2
+
+
+def _mut_scale_huge_int(h):
+    h["tensors"][h["ops"][0]["name"]]["scale"] = 10 ** 400      # was an OverflowError
+
+
+def _mut_scale_beyond_float32(h):
+    h["tensors"][h["output"]]["scale"] = 1e39          # was an 'inff' literal in the generated header
+
+
 SEMANTIC = [
     (_mut_offset_outside, "outside"), (_mut_negative_offset, "outside"), (_mut_nbytes, "do not hold"),
     (_mut_missing_array, "is missing"), (_mut_missing_multiplier, "is missing"), (_mut_bias_dtype, "float32"),
@@ -426,7 +451,10 @@ SEMANTIC = [
     (_mut_unknown_activation, "unknown activation"), (_mut_conv_claims_depthwise, "does not match input"),
     (_mut_add_multiplier, "'multipliers' must be"), (_mut_add_shift, "'shift' must be"),
     (_mut_gap_changes_scale, "must keep the scale"), (_mut_gap_shape, "does not follow"),
-    (_mut_tensor_huge, "more than"),
+    (_mut_tensor_huge, "more than"), (_mut_missing_alias, "missing key 'alias'"),
+    (_mut_alias_not_identifier, "unique identifier"), (_mut_alias_duplicate, "unique identifier"),
+    (_mut_alias_positional, "unique identifier"), (_mut_scale_huge_int, "invalid scale"),
+    (_mut_scale_beyond_float32, "invalid scale"),
 ]
 
 
@@ -463,6 +491,20 @@ def test_dynamic_model_checks(dynamic_model):
     header, body = split(dumps(dynamic_model))
     del header["arrays"][_first(header, "linear")["name"] + ".weight_scale"]
     assert_artifact_error(build(header, body), "weight_scale' is missing")
+
+
+def test_dynamic_op_without_act_runs_without_activation(dynamic_model):
+    """The checks accept a missing 'act' (as null); the interpreter once raised KeyError on it."""
+    header, body = split(dumps(dynamic_model))
+    for op in header["ops"]:
+        if op["op"] == "linear":
+            op["attrs"]["act"] = None
+    with_null = loads(build(header, body))
+    for op in header["ops"]:
+        op["attrs"].pop("act", None)
+    without = loads(build(header, body))
+    x = np.random.default_rng(4).standard_normal((8, 20)).astype(np.float32)
+    assert np.array_equal(without.predict(x), with_null.predict(x))
 
 
 # -- fuzzing: any mutation of the header gives a model or an ArtifactError -------------------------

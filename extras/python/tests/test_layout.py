@@ -1,9 +1,10 @@
 """The package layout: imports run one way, down the flow, and every module says what it is for.
 
-Layers from the top: the package root and CLI, zoo (architectures), compression (torch), deploy
-(codegen, builds, devices), core (IntModel, artifact, planner), then sparse and data, then the
-leaf modules errors and version. A module may import its own subpackage and any layer below
-its own, never one above it nor a sibling on the same level.
+Layers from the top: the package root and CLI, tools (train, test, benchmark, ...), zoo
+(architectures), compression (torch), deploy (codegen, builds, devices), core (IntModel,
+artifact, planner), then sparse and data, then the leaf modules errors and version. A module
+may import its own subpackage and any layer below its own, never one above it nor a sibling on
+the same level.
 """
 import ast
 from pathlib import Path
@@ -13,8 +14,8 @@ import pytest
 import dmc
 
 PACKAGE = Path(dmc.__file__).parent
-LAYERS = {"__main__": 7, "": 6, "cli": 6, "zoo": 5, "compression": 4, "deploy": 3, "core": 2, "sparse": 1, "data": 1,
-          "errors": 0, "version": 0}
+LAYERS = {"__main__": 8, "": 7, "cli": 7, "tools": 6, "zoo": 5, "compression": 4, "deploy": 3, "core": 2, "sparse": 1,
+          "data": 1, "errors": 0, "version": 0, "progress": 0}
 
 
 def _modules():
@@ -75,7 +76,8 @@ def test_every_module_says_what_it_is_for(path):
 
 def test_no_flat_modules_beyond_the_top():
     """Only the entry points and the leaf modules live at the top of the package."""
-    assert sorted(p.name for p in PACKAGE.glob("*.py")) == ["__init__.py", "__main__.py", "cli.py", "errors.py", "version.py"]
+    assert sorted(p.name for p in PACKAGE.glob("*.py")) == ["__init__.py", "__main__.py", "cli.py", "errors.py",
+                                                          "progress.py", "version.py"]
 
 
 def _module_name(path: Path) -> tuple:
@@ -120,3 +122,23 @@ def test_the_check_sees_an_upward_import(tmp_path):
     f = PACKAGE / "core" / "intmodel.py"
     found = {t for _, t in _imports(f)}
     assert ("core", "artifact") in found and ("errors",) in found
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_import_resolves(path):
+    """Lazy imports inside functions are only run when called: check that each names a real
+    module (or a name defined in one), so a moved module cannot leave a dead import behind."""
+    import importlib
+    bad = []
+    for line, target in _imports(path):
+        dotted = ".".join(("dmc",) + target)
+        try:
+            importlib.import_module(dotted)
+        except ModuleNotFoundError:
+            parent, _, name = dotted.rpartition(".")
+            try:
+                if not hasattr(importlib.import_module(parent), name):
+                    bad.append(f"line {line}: {dotted}")
+            except ModuleNotFoundError:
+                bad.append(f"line {line}: {dotted}")
+    assert not bad, f"{path.relative_to(PACKAGE)} imports what does not exist:\n" + "\n".join(bad)

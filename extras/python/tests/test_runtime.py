@@ -1,6 +1,7 @@
 """The C++ runtime against the numpy interpreter, bit for bit: generated code compiled with the
-host compiler (warnings as errors), on full MNIST and on randomized models; cross builds for
-AVR and Cortex-M4; determinism of the generated code."""
+host compiler (warnings as errors), on full MNIST and on randomized models, and the same random
+models on the QEMU Cortex-M4 (its DSP-extension kernels) and RISC-V RV32; cross builds for AVR,
+Cortex-M4 and RV32; determinism of the generated code."""
 from __future__ import annotations
 
 import shutil
@@ -13,9 +14,12 @@ import torch
 
 import dmc
 from dmc.deploy.codegen import CodegenError, generate
+from dmc.core.artifact import loads as artifact_loads
 from dmc.core.packing import pack
 from dmc.core.planner import PlanError, plan
-from dmc.deploy.host_build import HostBuild, cross_build, runtime_dir, soft_float_symbols
+from dmc.deploy.host_build import SANITIZE_FLAGS, HostBuild, cross_build, runtime_dir, soft_float_symbols
+from dmc.deploy.qemu_build import TARGETS as QEMU_TARGETS, QemuBuild
+from conftest import residual_net, static_config
 from model_zoo import random_cnn, random_edge_backbone, random_edge_cnn, random_mlp
 
 REPO = Path(__file__).resolve().parents[3]
@@ -74,24 +78,83 @@ def _random_models(count):
     return models, coverage
 
 
-def test_random_models_bit_exact(tmp_path):
-    models, coverage = _random_models(36)
+@pytest.fixture(scope="module")
+def random_models():
+    return _random_models(36)
+
+
+def _random_inputs(qm, rng, count):
+    qmax = (1 << qm.input_quant["bits"]) - 1
+    codes = rng.integers(0, qmax + 1, size=(count,) + qm.input_shape)
+    codes[0] = 0
+    codes[1] = qmax
+    return codes
+
+
+def _check_random(models, build, first_index=0):
+    """Random input codes (and both extremes) through every model: C++ against the interpreter."""
+    rng = np.random.default_rng(1)
+    total = 0
+    for i, qm in enumerate(models):
+        codes = _random_inputs(qm, rng, 64)
+        expected = qm.predict(codes)
+        assert_same(f"m{i} ({' '.join(o['op'] for o in qm.ops[1:])})", expected, build.run(first_index + i, codes))
+        total += expected.size
+    return total
+
+
+def test_random_models_bit_exact(random_models, tmp_path):
+    models, coverage = random_models
     need = {"conv2d", "conv2d_dw", "linear", "maxpool2d", "avgpool2d", "gap", "add", "clamp", "pad", "flatten",
             "a8", "a4", "fused", "inplace_add", "inplace_clamp"} | {
         f"w{b}_{g}" for b in (8, 4, 2) for g in ("per_tensor", "per_channel")}
     assert need <= coverage, f"random models miss {sorted(need - coverage)}"
     build = HostBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, extra_flags=["-O1"])
-    rng = np.random.default_rng(1)
-    total = 0
-    for i, qm in enumerate(models):
-        qmax = (1 << qm.input_quant["bits"]) - 1
-        codes = rng.integers(0, qmax + 1, size=(64,) + qm.input_shape)
-        codes[0] = 0
-        codes[1] = qmax
-        expected = qm.predict(codes)
-        assert_same(f"m{i} ({' '.join(o['op'] for o in qm.ops[1:])})", expected, build.run(i, codes))
-        total += expected.size
+    total = _check_random(models, build)
     print(f"{len(models)} random models, {total} output values identical")
+
+
+def test_sanitized_runtime_on_parity_inputs(random_models, mnist_test, tmp_path):
+    """The runtime and the generated code built with ASan + UBSan on the host parity inputs (both
+    LeNet-5 models on full MNIST, the random models): no memory error, no undefined behaviour,
+    and still bit-exact."""
+    lenets = [dmc.load(MODELS / f"lenet5_{recipe}.dmc") for recipe in ("ultra", "tiny")]
+    models, _ = random_models
+    build = HostBuild(lenets + models, ["lenet_ultra", "lenet_tiny"] + [f"m{i}" for i in range(len(models))],
+                      tmp_path / "asan", extra_flags=["-O1"], sanitize=True)
+    x, _ = mnist_test
+    for i, model in enumerate(lenets):
+        codes = model.quantize_input(x)
+        assert_same(build.names[i], model.predict(codes), build.run(i, codes))
+    total = _check_random(models, build, first_index=2)
+    print(f"sanitized build: 2 x {len(x)} MNIST images and {total} random-model outputs identical")
+    # the sanitizers are really on: a heap overflow (ASan) and a signed overflow (UBSan) in a
+    # program built with the same flags stop it
+    (tmp_path / "bad.cpp").write_text("#include <limits.h>\n#include <stdio.h>\nint main(int argc, char **) {\n"
+                                      "  if (argc == 1) { int *a = new int[4]; printf(\"%d\\n\", a[argc + 3]); }\n"
+                                      "  int x = INT_MAX - 1; x += argc; printf(\"%d\\n\", x);\n}\n")
+    subprocess.run(["g++", *SANITIZE_FLAGS, str(tmp_path / "bad.cpp"), "-o", str(tmp_path / "bad")], check=True)
+    for args, report in (([], "AddressSanitizer: heap-buffer-overflow"), (["x"], "signed integer overflow")):
+        proc = subprocess.run([str(tmp_path / "bad"), *args], capture_output=True, text=True)
+        assert proc.returncode != 0 and report in proc.stderr, proc.stderr[-2000:]
+
+
+def test_every_runtime_header_compiles_on_its_own(tmp_path):
+    """A sketch or a harness may include any runtime header first (serial_runner.h did not
+    compile alone: platform.h used config.h's index type without including it)."""
+    src = runtime_dir()
+    headers = sorted(p.relative_to(src) for p in src.rglob("*.h")
+                     if p.name != "DMCSerialRunner.h" and not {"avr", "arm"} & set(p.parts))
+    failed = []
+    for h in headers:
+        tu = tmp_path / "tu.cpp"
+        tu.write_text(f'#include "{h}"\n')
+        proc = subprocess.run(["g++", "-std=c++11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", f"-I{src}",
+                               str(tu)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{h}:\n{proc.stderr[-1500:]}")
+            failed.append(str(h))
+    assert len(headers) >= 10 and not failed, f"headers that do not compile alone: {failed}"
 
 
 def _edge_models():
@@ -129,6 +192,50 @@ def test_edge_ops_bit_exact(tmp_path):
         assert_same(f"e{i} ({' '.join(o['op'] for o in qm.ops[1:])})", expected, build.run(i, codes))
         total += expected.size
     print(f"{len(models)} edge models, {total} output values identical")
+def _dsp_coverage(models):
+    """What the Cortex-M4 DSP kernels (src/dmc/kernels/arm/) take of the random models: layers by
+    (op, weight bits, input bits), and whether 4-bit weight rows start mid-byte."""
+    seen = set()
+    for qm in models:
+        for o in qm.ops:
+            a = o["attrs"]
+            if o["op"] not in ("conv2d", "linear") or a.get("depthwise") or a["weight_bits"] == 2:
+                continue
+            ib = qm.tensors[o["inputs"][0]]["bits"]
+            shape = a["weight_shape"]
+            row = int(np.prod(shape[1:]))
+            if o["op"] == "conv2d" and (shape[0] < 4 or row > 512):
+                continue              # left to the portable kernel (arm/conv2d_dsp.h)
+            seen.add(f"{o['op']}_w{a['weight_bits']}_a{ib}")
+            if a["weight_bits"] == 4 and row % 2 and shape[0] > 1:
+                seen.add(f"{o['op']}_w4_odd_rows")
+            if row % 8:
+                seen.add(f"{o['op']}_tail")
+    return seen
+
+
+@pytest.mark.parametrize("target", sorted(QEMU_TARGETS))
+def test_random_models_bit_exact_on_qemu(target, random_models, tmp_path):
+    """The target's own build of the kernels (on the M4 the DSP-extension kernels) against the
+    interpreter on every random model."""
+    t = QEMU_TARGETS[target]
+    if not (shutil.which(t.cxx) and shutil.which(t.qemu[0])):
+        pytest.skip(f"{t.cxx} or {t.qemu[0]} not installed (run extras/scripts/setup.sh)")
+    models, _ = random_models
+    if target == "m4":
+        seen = _dsp_coverage(models)
+        need = {f"{op}_w{w}_a{a}" for op in ("conv2d", "linear") for w in (8, 4) for a in (8, 4)}
+        need |= {"conv2d_w4_odd_rows", "linear_w4_odd_rows", "conv2d_tail", "linear_tail"}
+        assert need <= seen, f"the DSP kernels miss {sorted(need - seen)} in the random models"
+    build = QemuBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, target)
+    rng = np.random.default_rng(2)
+    total = 0
+    for i, qm in enumerate(models):
+        codes = _random_inputs(qm, rng, 12)
+        expected = qm.predict(codes)
+        assert_same(f"{target} m{i} ({' '.join(o['op'] for o in qm.ops[1:])})", expected, build.run(i, codes))
+        total += expected.size
+    print(f"{target}: {len(models)} random models, {total} output values identical")
 
 
 def test_packing_contract_in_cpp(tmp_path):
@@ -181,11 +288,16 @@ def test_avr_build_has_no_soft_float(tmp_path):
     assert soft_float_symbols(elf_f, "avr"), "the soft-float detector found nothing in a float build"
 
 
-@pytest.mark.skipif(not shutil.which("arm-none-eabi-g++"), reason="arm-none-eabi-gcc not installed")
-def test_cortex_m4_build(tmp_path):
+@pytest.mark.parametrize("target, compiler", [("cortex-m4", "arm-none-eabi-g++"),
+                                              ("rv32", "riscv64-unknown-elf-gcc")])
+def test_cross_build(target, compiler, tmp_path):
+    """-Wall -Wextra -Werror builds that link, and link no soft-float routine."""
+    if not shutil.which(compiler):
+        pytest.skip(f"{compiler} not installed (run extras/scripts/setup.sh)")
     for recipe in ("ultra", "tiny"):
-        elf = cross_build(dmc.load(MODELS / f"lenet5_{recipe}.dmc"), "lenet", "cortex-m4", tmp_path / recipe)
+        elf = cross_build(dmc.load(MODELS / f"lenet5_{recipe}.dmc"), "lenet", target, tmp_path / recipe)
         assert elf.stat().st_size > 0
+        assert soft_float_symbols(elf, target) == []
 
 
 def _edge_nano_uno():
@@ -226,3 +338,33 @@ def test_codegen_rejects_bad_names_and_dynamic_models():
     dyn = dmc.convert(dmc.compress(mlp, {"quantize": {"scheme": "dynamic", "bitwidth": 8}}, shape))
     with pytest.raises(PlanError, match="dynamic"):
         generate(dyn, "mlp")
+
+
+def test_op_names_cannot_break_the_generated_code(tmp_path):
+    """Op names come from the model file and appear in the generated comments: a newline or a
+    trailing backslash there once ended a comment early or swallowed the next kernel call
+    (found by fuzzing, extras/fuzz)."""
+    cal = torch.randn(32, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    model = dmc.convert(dmc.compress(residual_net(), static_config(4, "per_channel", 8), (1, 3, 8, 8), cal))
+    assert {"add", "gap"} <= {op["op"] for op in model.ops}      # steps whose comments show op names
+    renamed = {}
+    for i, op in enumerate(model.ops):
+        if op["op"] not in ("conv2d", "linear"):      # their comments show the alias instead
+            renamed[op["name"]] = f"evil{i}();\\" if i % 2 else f"x\n  evil{i}();\n//"
+    for op in model.ops:
+        op["name"] = renamed.get(op["name"], op["name"])
+        op["inputs"] = [renamed.get(t, t) for t in op["inputs"]]
+    model.tensors = {renamed.get(k, k): v for k, v in model.tensors.items()}
+    model.output = renamed.get(model.output, model.output)
+    model = dmc.IntModel(**artifact_loads(model.to_bytes()))     # the file is valid
+    files = generate(model, "lenet")
+    for fname, text in files.items():
+        for line in text.split("\n"):
+            assert line.isascii() and line.isprintable() and not line.endswith("\\"), f"{fname}: {line!r}"
+    body = files["lenet.cpp"][files["lenet.cpp"].index("void lenet_predict() {"):]
+    calls = [ln for ln in body.split("\n") if ln.startswith("  dmc::")]
+    assert len(calls) == len(plan(model).steps) and "evil" not in "".join(c.split("//")[0] for c in calls)
+    for fname, text in files.items():
+        (tmp_path / fname).write_text(text)
+    subprocess.run(["g++", "-std=c++11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", f"-I{runtime_dir()}",
+                    str(tmp_path / "lenet.cpp")], check=True)

@@ -145,27 +145,6 @@ def test_cli_errors_are_clear(tmp_path, capsys, oversized_model):
     assert "784 values" in capsys.readouterr().err
 
 
-def test_search_respects_the_budget_and_returns_a_frontier():
-    from dmc.compression.search import search
-    torch.manual_seed(0)
-    model = dmc.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 4 * 4, 3)).eval()
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(256, 1, 6, 6, generator=g)
-    y = model(x).argmax(1).detach()                       # learnable labels: the model's own
-    train = DataLoader(TensorDataset(x, y), batch_size=32)
-    val = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=64)
-    budget = 250
-    final = search(model, train, val, (1, 1, 6, 6), max_model_bytes=budget, population=6, generations=2,
-                   quick_batches=4, final_epochs=1, finalists=2, progress=False)
-    assert 1 <= len(final) <= 2
-    for c in final:
-        assert c.feasible and c.model_bytes <= budget and 0.0 <= c.final_val_accuracy <= 1.0
-        assert dmc.convert(c.model).model_bytes == c.model_bytes
-    assert [c.final_val_accuracy for c in final] == sorted((c.final_val_accuracy for c in final), reverse=True)
-    with pytest.raises(dmc.ConfigError, match="budget"):
-        search(model, train, val, (1, 1, 6, 6), progress=False)
-
-
 @pytest.mark.skipif(not __import__("shutil").which("simavr"), reason="simavr not installed")
 def test_lenet5_experiment_smoke(tmp_path, monkeypatch):
     """The demo's pipeline end to end, shortened: train, compress, convert, build for the

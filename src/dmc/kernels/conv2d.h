@@ -23,6 +23,7 @@
 
 #include "../packing.h"
 #include "../requant.h"
+#include "avr/conv2d.h"
 
 DMC_OPTIMIZE_BEGIN
 
@@ -43,11 +44,13 @@ struct Conv2dArgs {
 
 /* Accumulates one filter (channels [c0, c0 + n_c)) at window origin (y0, x0). */
 template <uint8_t WB, uint8_t IB>
-DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, WeightStream<WB> &w, uint16_t c0, uint16_t n_c,
-                           int16_t y0, int16_t x0, int32_t acc) {
+DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, uint32_t filter, uint16_t c0, uint16_t n_c,
+                               int16_t y0, int16_t x0, int32_t acc) {
   const index_t plane = (index_t)a.in_h * a.in_w;
   const bool inside = y0 >= 0 && x0 >= 0 && y0 + (int16_t)((a.kernel_h - 1) * a.dilation_h) < (int16_t)a.in_h &&
                       x0 + (int16_t)((a.kernel_w - 1) * a.dilation_w) < (int16_t)a.in_w;
+  WeightStream<WB> w;
+  w.seek(a.weight, filter);
   if (inside) {
     index_t base = (index_t)c0 * plane + (index_t)y0 * a.in_w + (index_t)x0;
     const index_t row_step = (index_t)a.dilation_h * a.in_w;
@@ -81,19 +84,45 @@ DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, WeightStr
 
 /* The output loops shared by conv2d and depthwise_conv2d: per output channel its bias and
  * requantization constants, per (pooled) output position the max over the pool window. */
-template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE>
+template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE, uint8_t KW>
 void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
   Conv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t filter_size = (uint32_t)(DEPTHWISE ? 1 : a.in_c) * a.kernel_h * a.kernel_w;
-  WeightStream<WB> w;
   index_t o = 0;
+#if defined(__AVR__)  // the one dispatch to the AVR inner loops
+  if (KW != 0) {      // the generated code passes KW only for layers these loops take (see conv2d)
+    avr::memory_barrier();
+    avr::Window g = {in, a.weight, (index_t)((index_t)a.in_h * a.in_w), a.in_h, a.in_w,
+                     (index_t)((index_t)a.dilation_h * a.in_w), a.kernel_h, a.dilation_h, a.in_zero_point,
+                     a.pool_k, a.stride_h, a.stride_w, {0, 0}, 0, 0, 0};
+    avr::finish_window<IB>(g, KW);
+    for (uint16_t oc = 0; oc < a.out_c; ++oc) {
+      const int32_t bias = DMC_READ_I32(a.bias + oc);
+      const uint16_t q = a.per_channel ? oc : 0;
+      const int16_t m = DMC_READ_I16(a.multiplier + q);
+      const uint8_t sh = DMC_READ_U8(a.shift + q);
+      const uint32_t filter = (uint32_t)oc * filter_size;
+      const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
+      int16_t y0 = (int16_t)-a.pad_top;
+      for (uint16_t py = 0; py < a.out_h; ++py, y0 = (int16_t)(y0 + a.pool_s * a.stride_h)) {
+        int16_t x0 = (int16_t)-a.pad_left;
+        for (uint16_t px = 0; px < a.out_w; ++px, x0 = (int16_t)(x0 + a.pool_s * a.stride_w)) {
+          const int32_t best = bias + avr::conv_pooled<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c, y0, x0);
+          Packed<OB>::set(out, o++, requantize_to_code(best, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
+        }
+      }
+    }
+    return;
+  }
+#endif
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
     const int32_t bias = DMC_READ_I32(a.bias + oc);
     const uint16_t q = a.per_channel ? oc : 0;
     const int16_t m = DMC_READ_I16(a.multiplier + q);
     const uint8_t sh = DMC_READ_U8(a.shift + q);
     const uint32_t filter = (uint32_t)oc * filter_size;
+    const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
     for (uint16_t py = 0; py < a.out_h; ++py) {
       for (uint16_t px = 0; px < a.out_w; ++px) {
         int32_t best = kAccMin;
@@ -101,9 +130,7 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
           const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
           for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
             const int16_t x0 = (int16_t)((px * a.pool_s + dx) * a.stride_w) - a.pad_left;
-            w.seek(a.weight, filter);
-            const int32_t acc =
-                conv_window<WB, IB>(in, a, w, DEPTHWISE ? oc : 0, DEPTHWISE ? 1 : a.in_c, y0, x0, bias);
+            const int32_t acc = conv_window<WB, IB>(in, a, filter, c0, n_c, y0, x0, bias);
             if (acc > best) best = acc;
           }
         }
@@ -113,9 +140,24 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
   }
 }
 
-template <uint8_t WB, uint8_t IB, uint8_t OB>
+}  // namespace dmc
+
+#if DMC_ARM_DSP
+#include "arm/conv2d_dsp.h"
+#endif
+
+namespace dmc {
+
+/* KW: 0, or the layer's kernel width when the layer suits the AVR loops (8- or 4-bit weights, no
+ * horizontal dilation, 8-bit input or an even input width, KH * KW <= 256): the generated code
+ * passes it so (dmc.deploy.codegen.avr_kernel_width), and an AVR build then compiles the loops
+ * for that width only. Other targets ignore it. */
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
-  conv2d_outputs<WB, IB, OB, false>(in, out, flash_args);
+#if DMC_ARM_DSP
+  if (arm::conv2d_dsp<WB, IB, OB>(in, out, flash_args)) return;
+#endif
+  conv2d_outputs<WB, IB, OB, false, KW>(in, out, flash_args);
 }
 
 }  // namespace dmc

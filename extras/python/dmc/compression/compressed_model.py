@@ -15,13 +15,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError, UnsupportedModelError
-from .config import Config, Granularity, QuantizationScheme, parse_config
+from .config import Config, Granularity, QuantizationScheme, parse_config, parse_weight_pruning
 from .graph import Graph, Node, trace
 from .layers import shift_channels
 from .pruning import prune_graph
 from .quant_layers import ActQuantizer, QConv2d, QLinear
 from .ste import round_half_up_ste, round_ste
 from .training import TrainableMixin, batches
+from .weight_pruning import WeightPruner
 
 # ops of the lowered graph, shared with the integer model
 WEIGHTED = ("conv2d", "linear")
@@ -119,11 +120,27 @@ class CompressedModel(TrainableMixin, nn.Module):
                     self.qsource[n.name] = n.name
                 else:
                     self.qsource[n.name] = self.qsource[n.inputs[0]]
+        # unstructured pruning: masks on the folded weights, before calibration sees them
+        self.weight_pruner = None
+        if cfg.prune_weight is not None:
+            names = {n.name: (n.path, n.attrs["alias"]) for n in nodes if n.op in WEIGHTED}
+            self.weight_pruner = WeightPruner(cfg.prune_weight, self.layers, names)
+
+    def set_weight_pruning(self, prune_weight) -> None:
+        """Start a new unstructured-pruning schedule (a ``config['prune_weight']`` value) from the
+        current masks and weights, with its step counter at 0: pruning in stages, e.g. 50% ->
+        70% -> 90%, each stage fine-tuned (and converted) before the next one."""
+        names = {n.name: (n.path, n.attrs["alias"]) for n in self.nodes if n.op in WEIGHTED}
+        pw = parse_weight_pruning(prune_weight, sorted({x for v in names.values() for x in v}, key=str))
+        self.config.prune_weight = pw
+        self.weight_pruner = WeightPruner(pw, self.layers, names)
 
     # -- running ---------------------------------------------------------------------------------
     def forward(self, x):
         if x.dim() == len(self.input_shape) - 1:
             x = x.unsqueeze(0)
+        if self.weight_pruner is not None and self.training and torch.is_grad_enabled():
+            self.weight_pruner.training_step(self.layers)
         env = {}
         for n in self.nodes:
             if n.op == "input":

@@ -6,14 +6,16 @@ here; a layer that could overflow int32 is an export error, never a silently wro
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
 from ..core.fixedpoint import quantize_multiplier, quantize_multipliers, shared_shift_multipliers
 from ..core.intmodel import DYNAMIC, STATIC, IntModel
-from ..core.packing import pack
 from ..core.schema import HARD_FRAC_BITS_MAX, HARD_OFFSET_MAX
-from ..errors import QuantizationError
+from ..core.weights import store_weight
+from ..errors import ConfigError, QuantizationError
 from ..version import __version__
 from .compressed_model import OWN_QPARAMS, WEIGHTED, CompressedModel
 
@@ -94,7 +96,22 @@ def convert(cm: CompressedModel) -> IntModel:
                 attrs["value"] = float(n.attrs["value"])
         ops.append({"name": n.name, "op": n.op, "inputs": list(n.inputs), "attrs": attrs})
     meta = {"dmc_version": __version__, "source_model": cm.source, "prune_report": cm.prune_report}
+    if cm.weight_pruner is not None:
+        meta["weight_pruning"] = _weight_sparsity(cm)
     return IntModel(STATIC if static else DYNAMIC, tensors, ops, arrays, cm.output_name, meta)
+
+
+def _weight_sparsity(cm: CompressedModel) -> list[dict]:
+    """Per pruned layer: the target sparsity, the fraction masked and the fraction of integer
+    weights that are zero (at least the masked one: small kept weights may round to 0)."""
+    rows = cm.weight_pruner.report(cm.layers)
+    for row, key in zip(rows, cm.weight_pruner.targets):
+        qw = cm.layers[key].quantized_weight()[0]
+        row["zero"] = float((qw == 0).double().mean())
+    lag = cm.weight_pruner.behind_schedule(cm.layers)
+    if lag:
+        warnings.warn(lag, stacklevel=3)
+    return rows
 
 
 def _weighted(cm, n, static, tensors, arrays, qp) -> dict:
@@ -113,7 +130,14 @@ def _weighted(cm, n, static, tensors, arrays, qp) -> dict:
             attrs["merged_pad"] = n.attrs["merged_pad"]
     if n.attrs.get("folded"):
         attrs["folded_bn"] = n.attrs["folded"]
-    arrays[f"{n.name}.weight"] = np.frombuffer(pack(qw.numpy(), layer.weight_bits, signed=True), dtype=np.uint8)
+    storage = cm.config.storage_for((n.name, n.path, n.attrs["alias"]))
+    if attrs.get("groups", 1) > 1:              # no sparse kernel for grouped convolutions
+        if storage == "dcsr":
+            raise ConfigError(f"layer '{attrs['alias']}' ('{n.path}'): storage 'dcsr' is not available for grouped "
+                              "convolutions (groups > 1); use 'dense' or 'auto'")
+        storage = "dense"
+    if store_weight(arrays, n.name, qw.numpy(), layer.weight_bits, storage) == "dcsr":
+        attrs["storage"] = "dcsr"
     sw_vec = sw.reshape(-1)
     if not static:
         arrays[f"{n.name}.weight_scale"] = sw_vec.numpy().astype(np.float32)

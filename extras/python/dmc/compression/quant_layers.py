@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .distributed import reduce_range
 from .ste import fake_quantize_activation, quantize_bias, quantize_weight, round_ste, weight_scale
 
 
@@ -16,10 +17,18 @@ class _WeightQuant:
     per_channel: bool
     dynamic: bool
 
+    def masked_weight(self):
+        """The weight with unstructured pruning applied (``weight_mask``, a buffer that
+        :mod:`.weight_pruning` registers on pruned layers): pruned weights are exactly 0."""
+        mask = getattr(self, "weight_mask", None)
+        return self.weight if mask is None else self.weight * mask
+
     def quantized_weight(self):
-        """(integer weight, scale): the integers are what the device stores."""
-        s = weight_scale(self.weight, self.weight_bits, self.per_channel)
-        return quantize_weight(self.weight, s, self.weight_bits), s
+        """(integer weight, scale): the integers are what the device stores. The scale is chosen
+        on the masked weight and round(0 / s) = 0, so pruned weights stay exactly zero."""
+        w = self.masked_weight()
+        s = weight_scale(w, self.weight_bits, self.per_channel)
+        return quantize_weight(w, s, self.weight_bits), s
 
     def fake_params(self, in_scale: float | None):
         q, s = self.quantized_weight()
@@ -83,7 +92,7 @@ class ActQuantizer(nn.Module):
 
     @torch.no_grad()
     def observe(self, x: torch.Tensor) -> None:
-        lo, hi = x.min().float(), x.max().float()
+        lo, hi = reduce_range(x.min().float(), x.max().float())     # identical on every rank
         if not bool(self.initialized):
             self.range.copy_(torch.stack([lo, hi]))
             self.initialized.fill_(True)

@@ -1,8 +1,10 @@
-"""Sensitivity analysis: how a metric responds to pruning each channel group alone.
+"""Sensitivity analysis: how a metric responds to pruning each layer alone.
 
 ``dmc.sensitivity(model, eval_fn, input_shape)`` prunes one layer (channel group) at a time at
 several sparsities, evaluates the pruned copy with ``eval_fn(model) -> float`` (e.g. validation
 accuracy) and returns a :class:`SensitivityResult` with a table, a plot and a suggestion.
+``kind="weight"`` sweeps unstructured magnitude pruning instead: the fraction of a layer's
+weights set to zero (the ``prune_weight`` config), over every Conv2d and Linear.
 """
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ import copy
 from dataclasses import dataclass, field
 
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..progress import progress as progress_bar
 from .graph import trace
 from .pruning import channel_groups, prune
+from .weight_pruning import kept_count, prune_weights
+
+KINDS = ("channel", "weight")
 
 DEFAULT_SPARSITIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -24,13 +29,15 @@ class SensitivityResult:
     baseline: float
     sparsities: tuple
     scores: dict = field(default_factory=dict)      # layer alias -> [score per sparsity]
-    channels: dict = field(default_factory=dict)    # layer alias -> channel count
+    channels: dict = field(default_factory=dict)    # layer alias -> channel count (weight count for kind "weight")
+    kind: str = "channel"
 
     def table(self) -> str:
-        head = "layer".ljust(12) + "ch".rjust(5) + "".join(f"{s:>8.0%}" for s in self.sparsities)
+        head = "layer".ljust(12) + ("ch" if self.kind == "channel" else "w").rjust(6) + "".join(
+            f"{s:>8.0%}" for s in self.sparsities)
         lines = [f"baseline: {self.baseline:.4f}", head, "-" * len(head)]
         for name, row in self.scores.items():
-            lines.append(name.ljust(12) + str(self.channels[name]).rjust(5) + "".join(f"{v:8.4f}" for v in row))
+            lines.append(name.ljust(12) + str(self.channels[name]).rjust(6) + "".join(f"{v:8.4f}" for v in row))
         return "\n".join(lines)
 
     def suggest(self, max_drop: float) -> dict:
@@ -52,9 +59,11 @@ class SensitivityResult:
         else:
             fig = ax.figure
         for name, row in self.scores.items():
-            ax.plot([0.0, *self.sparsities], [self.baseline, *row], marker="o", label=f"{name} ({self.channels[name]} ch)")
+            unit = "ch" if self.kind == "channel" else "weights"
+            ax.plot([0.0, *self.sparsities], [self.baseline, *row], marker="o", label=f"{name} ({self.channels[name]} {unit})")
         ax.axhline(self.baseline, color="grey", linestyle=":", linewidth=1)
-        ax.set_xlabel("fraction of output channels removed")
+        ax.set_xlabel("fraction of output channels removed" if self.kind == "channel" else
+                      "fraction of weights set to zero")
         ax.set_ylabel("metric")
         ax.set_title("Pruning sensitivity per layer")
         ax.grid(alpha=0.3)
@@ -65,12 +74,22 @@ class SensitivityResult:
 
 
 def sensitivity(model: nn.Module, eval_fn, input_shape, sparsities=DEFAULT_SPARSITIES, layers=None,
-                metric: str = "l2", progress: bool = True) -> SensitivityResult:
+                metric: str = "l2", progress: bool = True, kind: str = "channel") -> SensitivityResult:
     """Evaluate ``eval_fn`` on copies of ``model`` with one layer pruned at each sparsity.
 
-    ``layers`` restricts the analysis to some layer names (module path or seed alias); by
-    default every prunable layer is analysed. The model itself is never modified.
+    ``kind="channel"`` removes output channels (structured, ``prune_channel``); ``kind="weight"``
+    sets the smallest weights of the layer to zero (unstructured, ``prune_weight``; magnitudes
+    after BatchNorm folding). ``layers`` restricts the analysis to some layer names (module path
+    or seed alias); by default every prunable layer is analysed. The model itself is never
+    modified.
     """
+    if kind not in KINDS:
+        raise ConfigError(f"sensitivity: kind {kind!r} is not one of {list(KINDS)}")
+    for s in sparsities:
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 < s < 1.0:
+            raise ConfigError(f"sensitivity: sparsity {s!r} must be a number in (0, 1)")
+    if kind == "weight":
+        return _weight_sensitivity(model, eval_fn, input_shape, tuple(sparsities), layers, progress)
     graph = trace(copy.deepcopy(model), input_shape)
     groups = [g for g in channel_groups(graph) if not g.fixed]
     names = {g.producers[0].attrs["alias"]: g for g in groups}
@@ -80,11 +99,8 @@ def sensitivity(model: nn.Module, eval_fn, input_shape, sparsities=DEFAULT_SPARS
         if unknown:
             raise ConfigError(f"sensitivity: cannot analyse {unknown}; prunable layers: {sorted(map(str, valid))}")
         names = {valid[n].producers[0].attrs["alias"]: valid[n] for n in layers}
-    for s in sparsities:
-        if not 0.0 < s < 1.0:
-            raise ConfigError(f"sensitivity: sparsity {s} must be in (0, 1)")
     result = SensitivityResult(float(eval_fn(copy.deepcopy(model).eval())), tuple(sparsities))
-    bar = tqdm(total=len(names) * len(sparsities), desc="sensitivity", disable=not progress)
+    bar = progress_bar(total=len(names) * len(sparsities), desc="sensitivity", unit="pruned model", enabled=progress)
     for alias, g in names.items():
         result.channels[alias] = g.channels
         row = []
@@ -92,6 +108,32 @@ def sensitivity(model: nn.Module, eval_fn, input_shape, sparsities=DEFAULT_SPARS
             pruned = prune(model, {alias: float(s)} if round(s * g.channels) < g.channels else {alias: g.channels - 1},
                            input_shape, metric)
             row.append(float(eval_fn(pruned.eval())))
+            bar.update()
+        result.scores[alias] = row
+    bar.close()
+    return result
+
+
+def _weight_sensitivity(model, eval_fn, input_shape, sparsities, layers, progress) -> SensitivityResult:
+    graph = trace(copy.deepcopy(model), input_shape)
+    by_name = {name: graph[node] for name, node in graph.layer_names().items()}
+    if layers is not None:
+        unknown = [n for n in layers if n not in by_name]
+        if unknown:
+            raise ConfigError(f"sensitivity: cannot analyse {unknown}; weighted layers: {sorted(map(str, by_name))}")
+        nodes = [by_name[n] for n in layers]
+    else:
+        nodes = graph.weighted_layers()
+    result = SensitivityResult(float(eval_fn(copy.deepcopy(model).eval())), sparsities, kind="weight")
+    bar = tqdm(total=len(nodes) * len(sparsities), desc="sensitivity", disable=not progress)
+    for node in nodes:
+        alias, numel = node.attrs["alias"], node.module.weight.numel()
+        result.channels[alias] = numel
+        row = []
+        for s in sparsities:
+            # a tiny layer keeps at least one weight, as prune_weight requires
+            s = s if kept_count(numel, s) >= 1 else (numel - 1) / numel
+            row.append(float(eval_fn(prune_weights(model, {alias: s}, input_shape).eval())))
             bar.update()
         result.scores[alias] = row
     bar.close()

@@ -35,7 +35,10 @@ def weight_scale(w: torch.Tensor, bits: int, per_channel: bool) -> torch.Tensor:
     grid of clipping ratios. Shape: (C, 1, ...) per channel, (1, 1, ...) per tensor."""
     qmax = weight_qmax(bits)
     flat = w.detach().float().reshape(w.shape[0] if per_channel else 1, -1)
-    amax = flat.abs().amax(1).clamp_min(1e-8)
+    amax = flat.abs().amax(1)
+    # a channel whose weights are all zero (pruned) takes the tensor's range: any scale stores
+    # its zeros exactly, and a tiny one would blow its bias (at scale s_in * s_w) past int32
+    amax = torch.where(amax > 0, amax, amax.max()).clamp_min(1e-8)
     ratios = _CLIP_RATIOS if bits < 8 else _CLIP_RATIOS[:1]
     best_s, best_err = None, None
     for r in ratios:

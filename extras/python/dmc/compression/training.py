@@ -1,5 +1,6 @@
-"""Training helpers shared by dmc.Sequential and CompressedModel: ``fit`` with a tqdm progress
-bar and early stopping on a validation loader (never on test data), and ``evaluate``."""
+"""Training helpers shared by dmc.Sequential and CompressedModel: ``fit`` (progress bar on a
+terminal, a line per epoch in logs; early stopping on a validation loader, never on test data)
+and ``evaluate``."""
 from __future__ import annotations
 
 import copy
@@ -7,9 +8,11 @@ import math
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from ..errors import DataError
+from ..progress import progress as progress_bar
+from ..progress import write as progress_write
+from . import distributed
 
 
 def batches(data):
@@ -63,7 +66,7 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
         monitor: str = "loss", weight_decay: float = 0.0, device="cpu", progress: bool = True,
         schedule: str | None = None, augment=None, teacher: nn.Module | None = None,
         distill_alpha: float = 0.5, distill_temperature: float = 4.0,
-        restore_best: bool | None = None) -> list[dict]:
+        restore_best: bool | None = None, start_epoch: int = 1, on_epoch_end=None) -> list[dict]:
     """Train ``model``. Returns the per-epoch history.
 
     * ``val_loader`` + ``patience``: stop after ``patience`` epochs without improvement of the
@@ -73,6 +76,11 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
     * ``augment``: a function applied to each training batch of inputs (e.g. random shifts).
     * ``teacher``: knowledge distillation; the loss becomes
       ``(1 - a) * loss_fn + a * T^2 * KL(softmax(teacher / T) || softmax(model / T))``.
+    * ``start_epoch`` > 1 resumes a run (pass the restored optimizer and scheduler);
+      ``on_epoch_end(row)`` is called after each epoch with its history row (e.g. to checkpoint).
+    * Under ``torchrun --nproc-per-node N`` it trains data-parallel (:mod:`dmc.compression.distributed`):
+      each rank takes 1/N of every batch of ``train_loader``; validation runs whole on every rank,
+      so every rank keeps the same best epoch; only rank 0 shows progress.
     """
     if epochs < 1:
         raise DataError(f"epochs must be >= 1, got {epochs}")
@@ -93,18 +101,24 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
     if teacher is not None:
         teacher.eval()
     model.to(device)
+    net = model
+    if distributed.init_from_env():
+        train_loader = distributed.shard(train_loader)
+        net = distributed.wrap(model)
+        progress = progress and distributed.rank() == 0
     history, best, best_state, stale = [], None, None, 0
-    for epoch in range(1, epochs + 1):
+    for epoch in range(start_epoch, epochs + 1):
         model.train()
+        distributed.set_epoch(train_loader, epoch - 1)
         seen, loss_sum = 0, 0.0
-        bar = tqdm(_pairs(train_loader, "fit"), total=_len(train_loader), desc=f"epoch {epoch}/{epochs}",
-                   disable=not progress, leave=False, unit="batch")
+        bar = progress_bar(_pairs(train_loader, "fit"), total=_len(train_loader), desc=f"epoch {epoch}/{epochs}",
+                           enabled=progress, leave=False, unit="batch")
         for x, y in bar:
             x, y = x.to(device), y.to(device)
             if augment is not None:
                 x = augment(x)
             optimizer.zero_grad(set_to_none=True)
-            out = model(x)
+            out = net(x)
             loss = loss_fn(out, y)
             if teacher is not None:
                 with torch.no_grad():
@@ -132,8 +146,10 @@ def fit(model: nn.Module, train_loader, epochs: int = 10, val_loader=None, lr: f
             else:
                 stale += 1
         history.append(row)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
         if progress:
-            tqdm.write("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            progress_write("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         if patience is not None and stale >= patience:
             break
     if best_state is not None and restore_best:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 import zlib
 from types import SimpleNamespace
@@ -22,14 +23,19 @@ import numpy as np
 from ..errors import ArtifactError
 from .packing import packed_size
 from .schema import DYNAMIC, HARD_FRAC_BITS_MAX, HARD_OFFSET_MAX, OPS, STATIC, WEIGHTED_OPS
-from .weights import decode_weight
+from .weights import STORAGES, decode_weight
 
 MAGIC = b"DMC\x00"
 FORMAT_VERSION = 1
 _PREFIX = struct.Struct("<4sHHII")          # magic, version, flags, header bytes, data bytes
 _DTYPES = {"u1": np.uint8, "i1": np.int8, "i2": np.int16, "u2": np.uint16, "i4": np.int32, "f4": np.float32}
 _ALIGN = 4
+_F32_MAX = float(np.finfo(np.float32).max)
 MAX_ELEMENTS = 1 << 26            # per tensor: a sanity bound against crafted shapes
+# An op's alias names its constants in the generated C++ (w_<alias>, a_<alias>, ...): it must be
+# an identifier, unique, and not one of the positional names (step<i>) the code generator uses.
+_ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_POSITIONAL = re.compile(r"step[0-9]+")
 
 
 def dumps(model) -> bytes:
@@ -164,17 +170,17 @@ def validate(m) -> None:
                 raise ArtifactError(f"{where}: unsupported activation bit width {bits}")
             scale = _need(t, "scale", (float, int), where)
             zp = _need(t, "zero_point", int, where)
-            if not scale > 0 or not math.isfinite(scale) or not 0 <= zp < (1 << bits):
+            if not _float32_scale(scale) or not 0 <= zp < (1 << bits):
                 raise ArtifactError(f"{where}: invalid scale {scale} or zero point {zp}")
         if math.prod(shape) > MAX_ELEMENTS:
             raise ArtifactError(f"{where}: shape {shape} has more than {MAX_ELEMENTS} elements")
     if not m.ops or not isinstance(m.ops[0], dict) or m.ops[0].get("op") != "input":
         raise ArtifactError("the first op must be the input")
-    seen = set()
+    seen, aliases = set(), set()
     for i, op in enumerate(m.ops):
         where = f"op {i}"
         name = _need(op, "name", str, where)
-        where = f"op {i} ('{name}')"
+        where = f"op {i} ({name!r})"
         kind = _need(op, "op", str, where)
         if kind not in OPS or (kind == "input" and i):
             raise ArtifactError(f"{where}: unknown op '{kind}'")
@@ -186,11 +192,23 @@ def validate(m) -> None:
         if name in seen or name not in m.tensors:
             raise ArtifactError(f"{where}: output tensor is duplicated or has no tensor entry")
         seen.add(name)
+        if "alias" in attrs or kind in WEIGHTED_OPS:
+            alias = _need(attrs, "alias", str, where)
+            if not _ALIAS.fullmatch(alias) or _POSITIONAL.fullmatch(alias) or alias in aliases:
+                raise ArtifactError(f"{where}: alias {alias!r} must be a unique identifier (letters, digits, '_') "
+                                    "other than step<N>")
+            aliases.add(alias)
         if kind in WEIGHTED_OPS:
             _check_weighted(m, op, attrs, where, static)
         _check_semantics(m, op, attrs, where, static)
     if m.output not in seen:
         raise ArtifactError(f"output tensor '{m.output}' is not produced by any op")
+
+
+def _float32_scale(v) -> bool:
+    """A scale the device can hold: positive and finite as a float32 (an int of any size or a
+    double beyond float32's range is not)."""
+    return isinstance(v, (int, float)) and 0 < v <= _F32_MAX and bool(np.float32(v) > 0)
 
 
 def _check_weighted(m, op, attrs, where, static):
@@ -203,7 +221,15 @@ def _check_weighted(m, op, attrs, where, static):
             isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
         raise ArtifactError(f"{where}: invalid weight_shape {shape}")
     oc = shape[0]
-    needs = {"weight": (np.uint8, packed_size(math.prod(shape), bits))}
+    storage = attrs.get("storage", "dense")
+    if storage not in STORAGES:
+        raise ArtifactError(f"{where}: unknown weight storage {storage!r}; expected one of {list(STORAGES)}")
+    if storage == "dcsr" and attrs.get("groups", 1) != 1:
+        raise ArtifactError(f"{where}: sparse (dcsr) weights are not supported for grouped convolutions")
+    if storage == "dcsr":
+        needs = {"weight_stream": (np.uint8, None), "weight_rows": (np.uint16, oc)}
+    else:
+        needs = {"weight": (np.uint8, packed_size(math.prod(shape), bits))}
     if static:
         needs.update(bias=(np.int32, oc), multiplier=(np.int16, None), shift=(np.uint8, None))
         _need(attrs, "clamp", list, where)
@@ -213,8 +239,11 @@ def _check_weighted(m, op, attrs, where, static):
         a = m.arrays.get(f"{name}.{key}")
         if a is None:
             raise ArtifactError(f"{where}: array '{name}.{key}' is missing")
-        if a.dtype != dtype or (size is not None and a.size != size) or (size is None and a.size not in (1, oc)):
+        if a.dtype != dtype or (size is not None and a.size != size) or (
+                size is None and key != "weight_stream" and a.size not in (1, oc)):
             raise ArtifactError(f"{where}: array '{name}.{key}' has {a.size} elements of {a.dtype}")
+    if storage == "dcsr":  # every count, length and column of the stream, so the device never reads outside
+        decode_weight(m.arrays, op)
     if op["op"] == "conv2d":
         for key in ("stride", "padding", "dilation"):
             _need(attrs, key, list, where)

@@ -153,7 +153,7 @@ class IntModel:
             ws = self.arrays[f"{name}.weight_scale"].astype(np.float32)
             wf = w.astype(np.float32) * ws.reshape((-1,) + (1,) * (w.ndim - 1))
             y = compute(x.astype(np.float32), wf) + _bcast(self.arrays[f"{name}.bias"], y_ndim=x.ndim)
-            return _float_act(y, a["act"]).astype(np.float32)
+            return _float_act(y, a.get("act")).astype(np.float32)
         zx, _ = self._q(op["inputs"][0])
         zy, _ = self._q(name)
         # float64 holds every partial sum exactly: the exporter proved |acc| < 2**31
@@ -219,7 +219,7 @@ class IntModel:
     def _op_add(self, op, xa, xb):
         a = op["attrs"]
         if self.scheme == DYNAMIC:
-            return _float_act(xa + xb, a["act"]).astype(np.float32)
+            return _float_act(xa + xb, a.get("act")).astype(np.float32)
         za, _ = self._q(op["inputs"][0])
         zb, _ = self._q(op["inputs"][1])
         zy, _ = self._q(op["name"])
@@ -230,7 +230,7 @@ class IntModel:
 
     def _op_clamp(self, op, x):
         if self.scheme == DYNAMIC:
-            return _float_act(x, op["attrs"]["act"]).astype(np.float32)
+            return _float_act(x, op["attrs"].get("act")).astype(np.float32)
         lo, hi = op["attrs"]["clamp"]
         return np.clip(x, lo, hi).astype(np.int32)
 

@@ -25,6 +25,7 @@ BOARDS = {b.key: b for b in (
     Board("nano", "Arduino Nano (ATmega328P)", 30720, 2048, 10500, 370),
     Board("mega", "Arduino Mega 2560 (ATmega2560)", 253952, 8192, 10500, 400),
     Board("m4", "Cortex-M4 (QEMU mps2-an386)", 4 << 20, 4 << 20, 12000, 2048),
+    Board("rv32", "RISC-V RV32IMC (QEMU virt)", 4 << 20, 4 << 20, 12000, 2048),
     Board("esp32", "ESP32 (default app partition)", 1310720, 327680, 250000, 40000),
 )}
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..core.artifact import dumps
 from ..core.intmodel import IntModel
 from ..core.planner import Plan, plan
+from ..core.weights import weight_storage
 from ..errors import DMCError
 from ..version import __version__
 
@@ -64,6 +65,15 @@ def c_array(ctype: str, name: str, values, per_line: int = 16, hex_bytes: bool =
     return f"const {ctype} {name}[{len(vals)}] DMC_FLASH = {{\n" + "\n".join("  " + ln for ln in lines) + "\n};"
 
 
+def avr_kernel_width(weight_bits: int, in_bits: int, kernel_hw, dilation_w: int, in_w: int) -> int:
+    """The KW template argument of a conv step: its kernel width when the AVR inner loops take the
+    layer (src/dmc/kernels/avr/conv2d.h: 8- or 4-bit weights, adjacent columns, rows starting on
+    the same nibble phase, a channel within one 24-bit sum), else 0 (the portable loop)."""
+    kh, kw = kernel_hw
+    ok = weight_bits in (8, 4) and dilation_w == 1 and (in_bits == 8 or in_w % 2 == 0) and kh * kw <= 256
+    return int(kw) if ok and kw <= 255 else 0
+
+
 def _u8(v, what, where):
     v = int(v)
     if not 0 <= v <= 255:
@@ -95,11 +105,18 @@ class _Emitter:
         n = op["name"]
         c = op["attrs"]["alias"]
         w = self.m.arrays
-        self.data.append(c_array("uint8_t", f"w_{c}", w[f"{n}.weight"], hex_bytes=True))
+        if weight_storage(op) == "dcsr":  # nibble-step CSR, read by the sparse kernels as stored
+            stream = w[f"{n}.weight_stream"]  # an all-zero layer has none: one unread byte keeps C++ happy
+            self.data.append(c_array("uint8_t", f"w_{c}", stream if stream.size else [0], hex_bytes=True))
+            self.data.append(c_array("uint16_t", f"wr_{c}", w[f"{n}.weight_rows"], per_line=12))
+            c_w = f"w_{c}, wr_{c}"
+        else:
+            self.data.append(c_array("uint8_t", f"w_{c}", w[f"{n}.weight"], hex_bytes=True))
+            c_w = f"w_{c}"
         self.data.append(c_array("int32_t", f"b_{c}", self.folded_bias(op), per_line=8))
         self.data.append(c_array("int16_t", f"m_{c}", w[f"{n}.multiplier"], per_line=12))
         self.data.append(c_array("uint8_t", f"s_{c}", w[f"{n}.shift"]))
-        return f"w_{c}, b_{c}, m_{c}, s_{c}", int(w[f"{n}.multiplier"].size > 1)
+        return f"{c_w}, b_{c}, m_{c}, s_{c}", int(w[f"{n}.multiplier"].size > 1)
 
     def folded_bias(self, op) -> np.ndarray:
         """bias - zin * sum(w) per output channel: the kernels then accumulate sum(in * w)
@@ -122,7 +139,7 @@ class _Emitter:
         ins = st.inputs
         ib, iz, iq = self.tq(ins[0])
         ob, oz, _ = self.tq(st.output)
-        desc = f"{a.get('alias', op['name'])}: {op['op']}"
+        desc = f"{_comment(a.get('alias', op['name']))}: {op['op']}"
         if st.kernel in ("conv2d", "depthwise_conv2d", "grouped_conv2d"):
             ptrs, per_ch = self.weights(op)
             oc, _, kh, kw = a["weight_shape"]
@@ -137,17 +154,24 @@ class _Emitter:
                       *(_u8(v, "kernel/stride/dilation/padding", where) for v in
                         (kh, kw, *a["stride"], *a["dilation"], t, l, pk, ps)),
                       iz, oz, *a["clamp"], per_ch]
-            self.data.append(f"const dmc::Conv2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
-            groups = f", {_u16(a['groups'], 'groups', where)}" if st.kernel == "grouped_conv2d" else ""
-            self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
-                              f"{self.buf(st.output)}, &a_{c}{groups});  // {desc}")
+            sparse = "Sparse" if weight_storage(op) == "dcsr" else ""
+            self.data.append(f"const dmc::{sparse}Conv2dArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            if sparse or st.kernel == "grouped_conv2d":
+                groups = f", {_u16(a['groups'], 'groups', where)}" if st.kernel == "grouped_conv2d" else ""
+                self.calls.append(f"  dmc::{'sparse_' if sparse else ''}{st.kernel}<{a['weight_bits']}, {ib}, {ob}>("
+                                  f"{self.buf(ins[0])}, {self.buf(st.output)}, &a_{c}{groups});  // {desc}")
+            else:
+                kw_arg = avr_kernel_width(a["weight_bits"], ib, (kh, kw), a["dilation"][1], w)
+                self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}, {kw_arg}>({self.buf(ins[0])}, "
+                                  f"{self.buf(st.output)}, &a_{c});  // {desc}")
         elif st.kernel == "linear":
             ptrs, per_ch = self.weights(op)
             out_f, in_f = a["weight_shape"]
             fields = [ptrs, _u16(in_f, "in_features", where), _u16(out_f, "out_features", where),
                       iz, oz, *a["clamp"], per_ch]
-            self.data.append(f"const dmc::LinearArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
-            self.calls.append(f"  dmc::linear<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
+            sparse = "Sparse" if weight_storage(op) == "dcsr" else ""
+            self.data.append(f"const dmc::{sparse}LinearArgs a_{c} DMC_FLASH = {{{', '.join(map(str, fields))}}};")
+            self.calls.append(f"  dmc::{'sparse_' if sparse else ''}linear<{a['weight_bits']}, {ib}, {ob}>({self.buf(ins[0])}, "
                               f"{self.buf(st.output)}, &a_{c});  // {desc}")
         elif st.kernel in ("max_pool2d", "avg_pool2d", "global_avg_pool"):
             ch, h, w = self.m.tensors[ins[0]]["shape"]
@@ -300,10 +324,16 @@ namespace {{
 }}  // namespace
 
 void {name}_predict() {{
-{chr(10).join(e.calls)}
+{chr(10).join(f"{call}{chr(10)}  DMC_PROFILE_STEP({i});" for i, call in enumerate(e.calls))}
 }}
 """
     return {f"{name}.h": h, f"{name}.cpp": cpp}
+
+
+def _comment(text: str) -> str:
+    """``text`` safe inside a ``//`` comment: op names come from the model file, and a newline
+    or a trailing backslash there would end the comment early or swallow the next line of code."""
+    return re.sub(r"[^A-Za-z0-9_.:+()\[\] -]", "_", text)
 
 
 def _float(v: float) -> str:

@@ -19,6 +19,7 @@ from ..errors import DMCError
 from .protocol import DeviceInfo, Link
 
 STAMP = re.compile(r"DMC_STAMP (\d+) (\d+)")
+COUNTER = re.compile(r"DMC_COUNTER (instructions)")   # a QEMU launcher: INFER counts are exact
 
 
 class DeviceError(DMCError):
@@ -27,7 +28,8 @@ class DeviceError(DMCError):
 
 class ProcessTransport:
     """A child process (simulator or native build) whose stdin/stdout are the UART. simavr's
-    exact cycle stamps (GPIOR0 writes, printed on stderr) are collected on the side."""
+    exact cycle stamps (GPIOR0 writes, printed on stderr) are collected on the side; a QEMU
+    launcher announces on stderr that the firmware's own counts are exact instruction counts."""
 
     def __init__(self, cmd: list[str], cwd=None):
         try:
@@ -38,6 +40,7 @@ class ProcessTransport:
         self.chunks: queue.Queue = queue.Queue()
         self.stamps: list[tuple[int, int]] = []
         self.stderr: list[str] = []
+        self.counter: str | None = None
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         threading.Thread(target=self._pump_stderr, daemon=True).start()
 
@@ -53,8 +56,11 @@ class ProcessTransport:
         for raw in iter(self.proc.stderr.readline, b""):
             line = raw.decode(errors="replace").rstrip()
             m = STAMP.match(line)
+            c = COUNTER.match(line)
             if m:
                 self.stamps.append((int(m.group(1)), int(m.group(2))))
+            elif c:
+                self.counter = c.group(1)
             else:
                 self.stderr.append(line)
 
@@ -135,10 +141,13 @@ class DeviceSession:
     info: DeviceInfo | None = None
     cycles: list = field(default_factory=list)
     exact_cycles: bool = False
+    unit: str = "cycles"          # what ``cycles`` counts: "instructions" on the QEMU boards
 
     def __post_init__(self):
         self.link = Link(self.transport, timeout=self.timeout, retries=5)
         self.info = self.link.hello()
+        if getattr(self.transport, "counter", None) == "instructions":
+            self.exact_cycles, self.unit = True, "instructions"
         m = self.model
         expect = (m.tensor_bytes(m.input_name), m.tensor_bytes(m.output), m.input_quant["bits"], m.output_quant["bits"])
         got = (self.info.input_bytes, self.info.output_bytes, self.info.input_bits, self.info.output_bits)

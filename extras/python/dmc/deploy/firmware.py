@@ -1,7 +1,8 @@
 """Firmware for the simulated boards, built with PlatformIO and the library's own development
-platforms, so that ``dmc verify --sim uno|m4|host`` needs no hand-made project."""
+platforms, so that ``dmc verify --sim uno|m4|rv32|host`` needs no hand-made project."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from ..errors import DMCError
 SIMS = {
     "uno": ("dmcsimavr", "uno_sim"),
     "m4": ("dmcqemu", "mps2_an386"),
+    "rv32": ("dmcqemurv32", "virt_rv32"),
     "host": ("dmchost", "host"),
 }
 # The serial runner reads each byte as it arrives and the host waits for every reply, so the
@@ -34,19 +36,31 @@ class FirmwareError(DMCError):
 
 
 def library_root() -> Path:
-    root = Path(__file__).resolve().parents[4]
-    if not (root / "library.json").is_file():
-        raise FirmwareError(f"the DeepMicroCompression library folder was not found above {Path(__file__).parent}")
-    return root
+    """The DeepMicroCompression library folder (library.json, src/, extras/platformio/):
+    $DMC_LIBRARY_DIR, else the checkout the package runs from. An installed wheel carries the
+    runtime but not the PlatformIO platforms that the simulated boards need."""
+    env = os.environ.get("DMC_LIBRARY_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[4])
+    for root in candidates:
+        if (root / "library.json").is_file() and (root / "extras" / "platformio" / "platforms").is_dir():
+            return root
+    raise FirmwareError("simulated boards need the DeepMicroCompression library folder (its PlatformIO platforms "
+                        "are not part of the installed package): set DMC_LIBRARY_DIR to a checkout or to the "
+                        f"unpacked `pio pkg pack` archive (looked in {', '.join(map(str, candidates))})")
 
 
-def build_sim_firmware(model_path, sim: str, workdir) -> Path:
+def build_sim_firmware(model_path, sim: str, workdir, extra_flags: str = "") -> Path:
     """Build the serial-runner firmware for ``model_path`` on a simulated board; returns the
-    launcher that runs it with its UART on stdin/stdout."""
+    launcher that runs it with its UART on stdin/stdout. ``extra_flags`` are added to the build
+    flags (e.g. ``-DDMC_PROFILE`` for per-step markers)."""
     if sim not in SIMS:
         raise FirmwareError(f"unknown simulator '{sim}'; choose one of {sorted(SIMS)}")
     platform, board = SIMS[sim]
     root = library_root()
+    if importlib.util.find_spec("platformio") is None:
+        raise FirmwareError(f"simulated boards are built with PlatformIO, which this Python ({sys.executable}) lacks: "
+                            "pip install platformio")
     proj = Path(workdir)
     (proj / "src").mkdir(parents=True, exist_ok=True)
     (proj / "src" / "main.cpp").write_text(RUNNER_SKETCH)
@@ -54,7 +68,7 @@ def build_sim_firmware(model_path, sim: str, workdir) -> Path:
         f"[env:{sim}]\nplatform = symlink://{root / 'extras' / 'platformio' / 'platforms' / platform}\n"
         f"board = {board}\nframework = arduino\nlib_deps = DeepMicroCompression=symlink://{root}\n"
         f"custom_dmc_model = {Path(model_path).resolve()}\ncustom_dmc_name = model\n"
-        f"build_flags = {SERIAL_BUFFER_FLAGS}\n")
+        f"build_flags = {SERIAL_BUFFER_FLAGS} {extra_flags}\n")
     env = dict(os.environ)
     env.setdefault("PLATFORMIO_CORE_DIR", str(root / ".pio-core"))
     env.setdefault("PLATFORMIO_SETTING_ENABLE_TELEMETRY", "no")

@@ -16,6 +16,9 @@ from ..errors import DMCError
 from .codegen import codegen
 
 HOST_FLAGS = ["-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+# AddressSanitizer + UndefinedBehaviorSanitizer: any out-of-bounds access, overflow of a signed
+# integer, misaligned read or bad shift in the runtime or the generated code stops the program.
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
 
 
 class BuildError(DMCError):
@@ -23,11 +26,13 @@ class BuildError(DMCError):
 
 
 def runtime_dir() -> Path:
-    """The folder holding DeepMicroCompression.h: $DMC_RUNTIME_DIR, else the library's src/
-    (the package lives in extras/python/dmc of the library)."""
+    """The folder holding DeepMicroCompression.h: $DMC_RUNTIME_DIR, else the copy an installed
+    package carries (dmc/runtime, put there by the wheel build), else the library's src/ when the
+    package runs from extras/python of a checkout."""
     env = os.environ.get("DMC_RUNTIME_DIR")
+    here = Path(__file__).resolve()
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[4] / "src")
+    candidates += [here.parents[1] / "runtime", here.parents[4] / "src"]
     for c in candidates:
         if (c / "DeepMicroCompression.h").is_file():
             return c
@@ -64,10 +69,11 @@ int main() {{
 
 
 class HostBuild:
-    """Models compiled into one host executable; ``run(i, codes)`` streams inputs through model i."""
+    """Models compiled into one host executable; ``run(i, codes)`` streams inputs through model i.
+    With ``sanitize=True`` the executable is built with ASan and UBSan (SANITIZE_FLAGS)."""
 
     def __init__(self, models: list[IntModel], names: list[str], workdir, compiler: str | None = None,
-                 extra_flags=()):
+                 extra_flags=(), sanitize: bool = False):
         self.models, self.names = list(models), list(names)
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +85,7 @@ class HostBuild:
             raise BuildError("no host C++ compiler found (install g++ or set CXX)")
         self.exe = self.dir / "harness"
         sources = [str(self.dir / f"{n}.cpp") for n in self.names] + [str(self.dir / "harness.cpp")]
-        cmd = [cxx, *HOST_FLAGS, *extra_flags, f"-I{runtime_dir()}", f"-I{self.dir}", *sources, "-o", str(self.exe)]
+        cmd = [cxx, *HOST_FLAGS, *(SANITIZE_FLAGS if sanitize else []), *extra_flags, f"-I{runtime_dir()}", f"-I{self.dir}", *sources, "-o", str(self.exe)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BuildError(f"host build failed ({' '.join(cmd)}):\n{proc.stderr[-4000:]}")
@@ -95,7 +101,8 @@ class HostBuild:
         payload = b"".join(header + pack(c, in_bits) for c in codes)
         proc = subprocess.run([str(self.exe)], input=payload, capture_output=True)
         if proc.returncode != 0:
-            raise BuildError(f"host model '{self.names[index]}' exited with status {proc.returncode}")
+            raise BuildError(f"host model '{self.names[index]}' exited with status {proc.returncode}:\n"
+                             f"{proc.stderr.decode(errors='replace')[-4000:]}")
         nb = packed_size(n_out, out_bits)
         if len(proc.stdout) != nb * len(codes):
             raise BuildError(f"host model '{self.names[index]}' wrote {len(proc.stdout)} bytes, "
@@ -109,6 +116,9 @@ class HostBuild:
 CROSS_TARGETS = {
     "avr": (["avr-g++", "-mmcu=atmega328p", "-DF_CPU=16000000UL"], "avr-nm"),
     "cortex-m4": (["arm-none-eabi-g++", "-mcpu=cortex-m4", "-mthumb", "--specs=nosys.specs"], "arm-none-eabi-nm"),
+    # RV32 (ESP32-C3, CH32V003 class): the C driver compiling C++, since Debian ships no RV32 libstdc++
+    "rv32": (["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "-x", "c++"],
+             "riscv64-unknown-elf-nm"),
 }
 CROSS_FLAGS = ["-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti",
                "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections"]

@@ -7,10 +7,10 @@ import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..core.intmodel import IntModel
 from ..errors import DataError
+from ..progress import progress as progress_bar
 
 
 def load_npz(path, model: IntModel):
@@ -48,6 +48,7 @@ class Report:
     labelled: bool = False
     cycles: list = field(default_factory=list)    # per inference, from the device
     exact_cycles: bool = False                    # simulator stamps rather than the device clock
+    unit: str = "cycles"                          # or "instructions" (QEMU, exact)
     cpu_hz: int = 0
     macs: int = 0
     stack: tuple | None = None                    # (smallest free stack in bytes, SRAM size)
@@ -68,10 +69,11 @@ class Report:
         if self.cycles:
             c = np.asarray(self.cycles, dtype=np.float64)
             how = "exact, simulator" if self.exact_cycles else "device clock"
-            line = f"cycles per inference ({how}): mean {c.mean():.0f}, min {c.min():.0f}, max {c.max():.0f}"
+            u = self.unit
+            line = f"{u} per inference ({how}): mean {c.mean():.0f}, min {c.min():.0f}, max {c.max():.0f}"
             if self.macs:
-                line += f"; {c.mean() / self.macs:.2f} cycles per MAC ({self.macs} MACs)"
-            if self.cpu_hz:
+                line += f"; {c.mean() / self.macs:.2f} {u} per MAC ({self.macs} MACs)"
+            if self.cpu_hz and u == "cycles":
                 line += f"; {c.mean() / self.cpu_hz * 1e3:.2f} ms at {self.cpu_hz / 1e6:g} MHz"
             lines.append(line)
         if self.stack and self.stack[1]:
@@ -84,7 +86,7 @@ class Report:
 def compare(model: IntModel, run, codes, labels=None, chunk: int = 500, progress: bool = True) -> Report:
     """Run ``run(codes_chunk) -> output codes`` over ``codes`` and compare with the interpreter."""
     r = Report(labelled=labels is not None)
-    bar = tqdm(total=len(codes), desc="verify", unit="sample", disable=not progress)
+    bar = progress_bar(total=len(codes), desc="verify", unit="sample", enabled=progress)
     for start in range(0, len(codes), chunk):
         c = codes[start:start + chunk]
         expected = model.predict(c)
@@ -115,7 +117,7 @@ def verify_device(model: IntModel, session, codes, labels=None, progress: bool =
     """Stream ``codes`` through a :class:`dmc.device.DeviceSession` and compare bit-exactly."""
     report = compare(model, session.run, codes, labels, chunk=50, progress=progress)
     report.cycles = list(session.cycles)
-    report.exact_cycles = session.exact_cycles
+    report.exact_cycles, report.unit = session.exact_cycles, session.unit
     report.cpu_hz, report.macs = session.info.cpu_hz, session.info.macs
     report.stack = session.stats()
     return report

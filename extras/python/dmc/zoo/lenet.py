@@ -5,19 +5,26 @@ import torch.nn as nn
 
 from ..compression.sequential import Sequential
 from ..compression.training import random_shift
+from ..errors import ConfigError
 
 
-def lenet5() -> Sequential:
+def lenet5(in_channels: int = 1, input_size=28, num_classes: int = 10) -> Sequential:
     """The seed's LeNet-5: pad 2, conv 1->6 k5 + BN + ReLU, maxpool 2, conv 6->16 k5 + BN + ReLU,
     maxpool 2, flatten 400, linear 400->84, ReLU, linear 84->10 (37,106 weights and biases plus
-    44 BatchNorm parameters, which fold away)."""
+    44 BatchNorm parameters, which fold away). Other input channels, sizes (e.g. 3x32x32: flatten
+    576) and class counts change only the first conv, the flatten size and the classifier."""
+    h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    fh, fw = ((h + 4 - 4) // 2 - 4) // 2, ((w + 4 - 4) // 2 - 4) // 2
+    if fh < 1 or fw < 1 or in_channels < 1 or num_classes < 2:
+        raise ConfigError(f"lenet5: needs inputs of at least 12x12, >= 1 channel and >= 2 classes; got "
+                          f"{in_channels}x{h}x{w}, {num_classes} classes")
     return Sequential(
         nn.ZeroPad2d(2),
-        nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(in_channels, 6, 5), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(400, 84), nn.ReLU(),
-        nn.Linear(84, 10),
+        nn.Linear(16 * fh * fw, 84), nn.ReLU(),
+        nn.Linear(84, num_classes),
     )
 
 

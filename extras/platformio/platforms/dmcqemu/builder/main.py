@@ -1,5 +1,7 @@
 """QEMU Cortex-M4: arm-none-eabi-gcc builds firmware.elf; ``program`` runs it in
-qemu-system-arm with UART0 on stdin/stdout (binary safe, no monitor multiplexing)."""
+qemu-system-arm with UART0 on stdin/stdout (binary safe, no monitor multiplexing) and an
+instruction-driven virtual clock (-icount), so the serial runner reports exact instruction
+counts (see shim/port_mps2.cpp); the launcher says so on stderr for dmc.deploy.device."""
 import os
 import stat
 
@@ -21,7 +23,8 @@ env.Append(
     ASFLAGS=cpu,
     CCFLAGS=["-Os", "-Wall", "-ffunction-sections", "-fdata-sections"] + cpu,
     CXXFLAGS=["-std=gnu++11", "-fno-exceptions", "-fno-rtti", "-fno-threadsafe-statics"],
-    CPPDEFINES=[("F_CPU", board.get("build.f_cpu"))],
+    CPPDEFINES=[("F_CPU", board.get("build.f_cpu")), "DMC_INSTRUCTION_COUNTER",
+                ("DMC_QEMU_ICOUNT_SHIFT", board.get("build.qemu_icount_shift"))],
     LINKFLAGS=cpu + ["-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles"],
 )
 program = env.BuildProgram()
@@ -30,9 +33,11 @@ launcher = env.subst("$BUILD_DIR/program")
 
 def write_launcher(target, source, env):
     with open(launcher, "w") as f:
-        f.write('#!/bin/sh\nexec qemu-system-arm -M %s -nographic -monitor none '
+        f.write('#!/bin/sh\necho "DMC_COUNTER instructions" >&2\n'
+                'exec qemu-system-arm -M %s -nographic -monitor none -icount shift=%d '
                 '-chardev stdio,id=uart,mux=off,signal=off -serial chardev:uart "$@" -kernel "%s"\n'
-                % (board.get("build.qemu_machine"), env.subst("$BUILD_DIR/firmware.elf")))
+                % (board.get("build.qemu_machine"), board.get("build.qemu_icount_shift"),
+                   env.subst("$BUILD_DIR/firmware.elf")))
     os.chmod(launcher, os.stat(launcher).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return 0
 

@@ -1,0 +1,104 @@
+"""The Fashion-MNIST backbone study: LeNet-5, MLPerf Tiny's ResNet-8 and the MicroSign-Edge
+backbones (edge_nano scaled to the Uno's SRAM, edge_small for the Cortex-M4), trained with one
+recipe, compressed with quantization-aware training, deployed as integer models, and compared in
+one ``dmc compare`` table (params, MACs, bytes, cycles, accuracy) with a plot of accuracy vs
+model bytes.
+
+Everything goes through the command-line tools' functions (``dmc train``, ``dmc quantize``,
+``dmc compare``), so the study is what a user gets by typing them. The recipe, the same for
+every model: Adam at 2e-3 with cosine decay and random shifts of up to 2 pixels, the best epoch
+on a 5,000-image validation split kept; then the model's compression config, calibration on 512
+training images and quantization-aware training distilled from the float model, best epoch on
+validation. The test set (all 10,000 images) is used once, at the end, on the integer models the
+devices run; the models that fit an Uno are measured on the simulated Uno (exact cycles, the
+streamed outputs checked bit-exactly against the interpreter), the rest on the QEMU Cortex-M4.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from dmc.tools.compare import compare, table_markdown, table_text
+from dmc.tools.config import load_configs
+from dmc.tools.quantize import quantize_checkpoint
+from dmc.tools.train import train
+from dmc.zoo.lenet import LENET5_ULTRA
+from dmc.zoo.registry import available
+
+INT8 = {"quantize": {"scheme": "static", "bitwidth": 8, "granularity": "per_channel", "activation_bitwidth": 8}}
+# the backbones' own deployment config (the one their SRAM-budget scaling plans the arena with)
+EDGE = "the backbones' EDGE_DEPLOY"
+# name -> (architecture, builder options, compression config, where it is meant to run)
+MODELS = {
+    "lenet5": ("lenet5", {}, LENET5_ULTRA, "uno"),          # the seed's Ultra recipe: fits an Uno
+    "resnet8": ("resnet8", {}, INT8, "m4"),
+    "edge_nano": ("edge_nano", {"sram_budget": 1500}, EDGE, "uno"),
+    "edge_small": ("edge_small", {}, EDGE, "m4"),
+}
+
+
+def compression_config(cfg):
+    if cfg is EDGE:
+        from dmc.zoo.microsign_edge import EDGE_DEPLOY
+        return EDGE_DEPLOY
+    return cfg
+
+
+def run(out_dir, models=None, epochs: int = 15, qat_epochs: int = 5, qat_lr: float = 5e-4, measure: bool = True,
+        stream: int = 100, train_limit: int | None = None, test_limit: int | None = None, reuse: bool = False,
+        val_size: int = 5000, progress: bool = True) -> list[dict]:
+    """Train, compress and compare ``models`` (default: every one whose architecture is registered)."""
+    t0 = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    known = available()
+    names = list(models or [m for m in MODELS if MODELS[m][0] in known])
+    skipped = [m for m in MODELS if m not in names]
+    for m in names:
+        if m not in MODELS:
+            raise SystemExit(f"unknown study model '{m}'; choose from {list(MODELS)}")
+        if MODELS[m][0] not in known:
+            raise SystemExit(f"the architecture '{MODELS[m][0]}' is not registered in dmc.zoo (yet)")
+    if skipped and progress:
+        print(f"not in this run: {', '.join(skipped)} (architecture not registered or not asked for)")
+    checkpoints, timings = [], {}
+    for name in names:
+        arch, options, compression, _ = MODELS[name]
+        compression = compression_config(compression)
+        model_cfg, data_cfg = load_configs(overrides={"arch": arch, "epochs": epochs, "dataset": "fashion_mnist",
+                                                      "val_size": val_size, "train_limit": train_limit})
+        model_cfg["options"] = dict(options)
+        t = time.time()
+        best = out / "checkpoints" / f"{arch}_fashion_mnist_best.pt"
+        if not (reuse and best.exists()):
+            print(f"== {name}: training {epochs} epochs")
+            best = train(model_cfg, data_cfg, out, progress=progress)["best"]
+        quantized = out / "checkpoints" / f"{arch}_fashion_mnist_int.pt"
+        print(f"== {name}: compressing ({_describe(compression)}), {qat_epochs} epochs of quantization-aware training")
+        quantize_checkpoint(best, quantized, config=compression, qat_epochs=qat_epochs, lr=qat_lr,
+                            dmc_out=out / f"{name}.dmc", progress=progress)
+        timings[name] = round(time.time() - t)
+        checkpoints += [best, quantized]
+    print(f"== comparing {len(checkpoints)} checkpoints on the Fashion-MNIST test set"
+          + (f" and measuring the deployed models ({stream} images streamed through each simulator)"
+             if measure else ""))
+    data_cfg = load_configs(overrides={"dataset": "fashion_mnist", "val_size": val_size})[1]
+    rows = compare(checkpoints, (), data_cfg, runs=20, sim="auto" if measure else None, out_dir=out, limit=test_limit,
+                   progress=progress, stream=stream)
+    for r in rows:
+        r["study_model"] = next((m for m in names if r["arch"] == MODELS[m][0]), r["arch"])
+    summary = {"rows": rows, "epochs": epochs, "qat_epochs": qat_epochs, "train_limit": train_limit,
+               "test_images": test_limit or 10000, "seconds_per_model": timings, "seconds": round(time.time() - t0)}
+    (out / "fashion_backbones.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (out / "fashion_backbones.md").write_text(table_markdown(rows))
+    print(table_text(rows))
+    print(f"results in {out} ({time.time() - t0:.0f} s): compare_models.csv / .md / .png, fashion_backbones.json")
+    return rows
+
+
+def _describe(cfg: dict) -> str:
+    q = cfg["quantize"]
+    pruned = cfg.get("prune_channel", {}).get("sparsity")
+    return (f"{q.get('bitwidth', 8)}-bit weights, {q.get('activation_bitwidth', 8)}-bit activations"
+            + (f", channels pruned {pruned}" if pruned else ""))

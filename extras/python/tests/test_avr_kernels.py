@@ -1,0 +1,119 @@
+"""The AVR inner loops (src/dmc/kernels/avr/: assembly MAC runs, 32x16 requantization) against the
+numpy interpreter, bit for bit, on the simulated AVR: randomized models of every op, bit width and
+conv geometry, the example models, and requantization over the whole shift range."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import dmc
+from avr_sim import UART_TX, available, run_firmware, run_models
+from dmc.core.fixedpoint import requantize
+from dmc.deploy.host_build import runtime_dir
+from model_zoo import random_cnn, random_mlp
+
+pytestmark = pytest.mark.skipif(not available(), reason="avr-gcc or simavr missing (run extras/scripts/setup.sh)")
+
+REPO = runtime_dir().parent
+
+
+def assert_same(name, expected, got, limit=20):
+    bad = np.argwhere(expected != got)
+    for idx in bad[:limit]:
+        print(f"{name}: mismatch at {tuple(int(i) for i in idx)}: interpreter {expected[tuple(idx)]}, "
+              f"AVR {got[tuple(idx)]}")
+    assert len(bad) == 0, f"{name}: {len(bad)} of {expected.size} output values differ"
+
+
+def _random_models(seeds):
+    models = []
+    for seed in seeds:
+        model, shape, cfg = (random_mlp if seed % 6 == 0 else random_cnn)(seed)
+        g = torch.Generator().manual_seed(seed)
+        cal = torch.randn((64,) + tuple(shape[1:]), generator=g) * 1.5
+        models.append(dmc.convert(dmc.compress(model, cfg, shape, calibration_data=cal)))
+    return models
+
+
+def _codes(model, n, rng):
+    qmax = (1 << model.input_quant["bits"]) - 1
+    codes = rng.integers(0, qmax + 1, size=(n,) + tuple(model.input_shape))
+    codes[0] = 0
+    codes[1] = qmax
+    return codes
+
+
+def test_random_models_bit_exact_on_avr(tmp_path):
+    """36 random models (the host suite's generator) through the AVR kernels: convs of widths 1, 3
+    and 5 with padding, stride, dilation, fused pools, 8/4/2-bit weights, 8/4-bit activations of
+    odd and even widths, depthwise convs, linear layers, pools, adds, pads."""
+    models = _random_models(range(36))
+    rng = np.random.default_rng(2)
+    codes = [_codes(m, 3, rng) for m in models]
+    total = 0
+    for start in range(0, len(models), 12):        # a few firmwares, each well inside 64 KB of flash
+        group = models[start:start + 12]
+        outs, _ = run_models(group, codes[start:start + 12], tmp_path / f"g{start}")
+        for i, (m, c, got) in enumerate(zip(group, codes[start:start + 12], outs)):
+            expected = m.predict(c)
+            assert_same(f"m{start + i} ({' '.join(o['op'] for o in m.ops[1:])})", expected, got)
+            total += expected.size
+    print(f"{len(models)} random models on the simulated AVR, {total} output values identical")
+
+
+def test_example_models_bit_exact_on_avr(tmp_path):
+    rng = np.random.default_rng(3)
+    models = [dmc.load(REPO / "examples" / "MnistLeNet5" / f"lenet5_{r}.dmc") for r in ("tiny", "ultra")]
+    models.append(dmc.load(REPO / "examples" / "SineRegressor" / "sine.dmc"))
+    codes = [_codes(m, 2, rng) for m in models]
+    outs, cycles = run_models(models, codes, tmp_path)
+    for m, c, got, cyc in zip(models, codes, outs, cycles):
+        assert_same(m.ops[-1]["name"], m.predict(c), got)
+        print(f"{m.total_macs} MACs: {cyc} cycles per inference")
+
+
+def test_requantization_bit_exact_on_avr(tmp_path):
+    """requantize_to_code on the AVR (32x16 MUL product, no 64-bit arithmetic) against the
+    contract computed in int64 by numpy: every shift 1..62, extreme accumulators and clamps."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for shift in range(1, 63):
+        n = 40
+        m = rng.integers(1 << 14, 1 << 15, size=n)
+        m[:2] = [1 << 14, (1 << 15) - 1]
+        acc = (rng.integers(-(1 << 31), 1 << 31, size=n) >> rng.integers(0, 31, size=n)).astype(np.int64)
+        acc[:4] = [-(1 << 31), (1 << 31) - 1, 0, -1]
+        zp = rng.integers(0, 256, size=n)
+        lo = rng.integers(0, 128, size=n)
+        hi = lo + rng.integers(0, 128, size=n)
+        rows += list(zip(acc, m, [shift] * n, zp, lo, hi))
+    rows += [(a, 1, s, z, 0, 255) for a, s, z in ((1000, 3, 7), (-5000, 2, 128), (123456, 10, 0))]  # the add kernel's m = 1
+    acc, m, shift, zp, lo, hi = (np.array(c, dtype=np.int64) for c in zip(*rows))
+    expected = np.clip(zp + requantize(acc, m, shift), lo, hi)
+    table = ", ".join(f"{{{int(a)}L, {int(b)}, {int(c)}, {int(d)}, {int(e)}, {int(f)}}}"
+                      for a, b, c, d, e, f in rows)
+    main = f"""#include <avr/io.h>
+#include <avr/pgmspace.h>
+#include <DeepMicroCompression.h>
+struct Case {{ int32_t acc; int16_t m; uint8_t shift, zp, lo, hi; }};
+static const Case cases[{len(rows)}] PROGMEM = {{{table}}};
+{UART_TX}
+int main() {{
+  uart_begin();
+  for (uint16_t i = 0; i < {len(rows)}u; ++i) {{
+    Case c;
+    memcpy_P(&c, &cases[i], sizeof c);
+    tx(dmc::requantize_to_code(c.acc, c.m, c.shift, c.zp, c.lo, c.hi));
+  }}
+  finish();
+}}
+"""
+    out, _ = run_firmware(main, tmp_path)
+    got = np.frombuffer(out, dtype=np.uint8).astype(np.int64)
+    assert got.shape == expected.shape, f"{len(got)} codes back, expected {len(expected)}"
+    bad = np.flatnonzero(got != expected)
+    for i in bad[:20]:
+        print(f"acc {acc[i]} m {m[i]} shift {shift[i]} zp {zp[i]} clamp [{lo[i]}, {hi[i]}]: "
+              f"contract {expected[i]}, AVR {got[i]}")
+    assert len(bad) == 0, f"{len(bad)} of {len(rows)} requantized codes differ"

@@ -1,0 +1,85 @@
+"""Sparse kernels against numpy: generated C++ programs decode nibble-step CSR streams and
+multiply them on the host, the simulated Uno (simavr) and the QEMU Cortex-M4.
+
+Each check prints every mismatching element. Uno/M4 cases are skipped where the toolchains
+are not installed (extras/scripts/setup.sh installs them).
+"""
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dmc.deploy.sparse_harness import c_array, linear_reference, run_linear_layer, run_sparse_dot
+
+HAVE = {"host": bool(shutil.which("g++")),
+        "uno": bool(shutil.which("avr-g++") and shutil.which("gcc")) and bool(
+            __import__("ctypes.util").util.find_library("simavr")),
+        "m4": bool(shutil.which("arm-none-eabi-g++") and shutil.which("qemu-system-arm"))}
+
+
+def _needs(target):
+    if not HAVE[target]:
+        pytest.skip(f"toolchain for {target} not installed")
+
+
+def _matrix(rng, rows, cols, sparsity, bits):
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    w = rng.integers(lo, hi + 1, (rows, cols))
+    w[rng.random(w.shape) < sparsity] = 0
+    return w
+
+
+def _check(got, want, what):
+    bad = np.argwhere(got != want)
+    for idx in bad[:10]:
+        print(f"{what}: {tuple(idx)} got {got[tuple(idx)]}, expected {want[tuple(idx)]}")
+    assert bad.size == 0
+
+
+def test_c_array():
+    assert c_array("w", [1, 2], "int16_t") == "static const int16_t w[2] DMC_FLASH = {1, 2};"
+
+
+@pytest.mark.parametrize("target", ["host", "uno", "m4"])
+@pytest.mark.parametrize("bits", [8, 4, 2])
+def test_sparse_dot_matches_numpy(tmp_path, target, bits):
+    _needs(target)
+    rng = np.random.default_rng(bits)
+    # rows of every kind: empty, dense, very sparse (escapes), a lone last column, gaps of 15/16/30
+    w = np.concatenate([_matrix(rng, 6, 150, s, bits) for s in (0.0, 0.6, 0.9, 0.99)])
+    extra = np.zeros((5, 150), int)
+    extra[1, 149] = extra[2, [0, 15, 31, 61]] = extra[3, 0] = 1
+    extra[4, ::16] = -1
+    w = np.concatenate([w, extra])
+    x = rng.integers(0, 256, (2, 150))
+    x[1] = 255  # the largest products
+    got, cycles = run_sparse_dot(w, bits, x, target, tmp_path)
+    _check(got, x.astype(np.int64) @ w.T, f"{target} {bits}-bit")
+    if target == "uno":
+        assert len(cycles) == 2 * w.shape[0]
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 300), st.floats(0, 1), st.sampled_from([8, 4, 2]), st.integers(0, 2**32 - 1))
+def test_sparse_dot_property_host(tmp_path_factory, rows, cols, sparsity, bits, seed):
+    rng = np.random.default_rng(seed)
+    w = _matrix(rng, rows, cols, sparsity, bits)
+    x = rng.integers(0, 256, (1, cols))
+    got, _ = run_sparse_dot(w, bits, x, "host", tmp_path_factory.mktemp("prop"))
+    _check(got, x.astype(np.int64) @ w.T, "host")
+
+
+@pytest.mark.parametrize("target", ["host", "uno", "m4"])
+@pytest.mark.parametrize("bits", [8, 4])
+def test_sparse_linear_matches_dense_kernel_and_interpreter(tmp_path, target, bits):
+    _needs(target)
+    rng = np.random.default_rng(10 + bits)
+    w = _matrix(rng, 24, 96, 0.8, bits)
+    x = rng.integers(0, 256, 96)
+    bias = rng.integers(-3000, 3000, 24)
+    r = run_linear_layer(w, bits, x, bias, 1 << 14, 18, target, tmp_path)
+    want = linear_reference(w, x, bias, 1 << 14, 18)
+    _check(r["sparse"], want, f"{target} sparse_linear")
+    _check(r["dense"], want, f"{target} linear")
