@@ -72,7 +72,8 @@ def main():
     p.add_argument("--epochs", type=int, default=14, help="float epochs (default 14)")
     p.add_argument("--qat-epochs", type=int, default=6, help="quantization-aware epochs (default 6)")
     p.add_argument("--budget", type=int, default=1500, help="SRAM budget of the arena in bytes (default 1500)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--float-weights", help="reuse float weights (an edge_nano_float.pt) instead of training")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(25)
@@ -86,10 +87,14 @@ def main():
     model = edge_nano(in_channels=1, input_size=28, num_classes=10, sram_budget=a.budget)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"edge_nano channels {model.config['channels']}, {n_params} parameters (training form)", flush=True)
-    hist = model.fit(train, epochs=a.epochs, val_loader=val, lr=3e-3, schedule="cosine", augment=augment(1),
-                     monitor="accuracy", restore_best=True, weight_decay=1e-5, progress=True)
+    if a.float_weights:
+        model.load_state_dict(torch.load(a.float_weights, weights_only=True))
+        hist = [{"val_accuracy": model.evaluate(val)["accuracy"], "reused": a.float_weights}]
+    else:
+        hist = model.fit(train, epochs=a.epochs, val_loader=val, lr=3e-3, schedule="cosine", augment=augment(1),
+                         monitor="accuracy", restore_best=True, weight_decay=1e-5, progress=True)
+        torch.save(model.state_dict(), out / "edge_nano_float.pt")
     float_val = max(h["val_accuracy"] for h in hist)
-    torch.save(model.state_dict(), out / "edge_nano_float.pt")
     print(f"float: best val {float_val:.4f} ({time.time() - t0:.0f} s)", flush=True)
 
     deployed = reparameterize(model)

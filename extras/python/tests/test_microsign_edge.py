@@ -258,3 +258,71 @@ def test_channel_shift_moves_codes_and_fills_the_zero_point(bits):
     want[:, 4, :, 1:] = codes[:, 4, :, :-1]       # right
     want[:, 5] = codes[:, 5]                      # unshifted
     assert np.array_equal(got, want)
+
+
+def test_artifact_checks_the_new_ops():
+    """A file whose block ops are inconsistent is refused at load, naming the op and the key."""
+    from dmc.core import artifact
+    from dmc.errors import ArtifactError
+
+    net = nn.Sequential(ChannelShift(4, [1, 1, 1, 1]), nn.Conv2d(4, 4, 1, groups=2), nn.Hardswish())
+    qm = _single_op_model(net, (4, 3, 3))
+    ops = {o["op"]: o for o in qm.ops}
+    assert ops["conv2d"]["attrs"]["groups"] == 2 and {"shift", "hardswish"} <= set(ops)
+    artifact.loads(artifact.dumps(qm))                                # the good file loads
+
+    def refused(edit, match):
+        before = {k: dict(o["attrs"]) for k, o in ops.items()}
+        edit()
+        try:
+            with pytest.raises(ArtifactError, match=match):
+                artifact.loads(artifact.dumps(qm))
+        finally:
+            for k, o in ops.items():
+                o["attrs"] = before[k]
+
+    refused(lambda: ops["shift"]["attrs"].update(counts=[2, 2, 1, 0]), "shift more than the 4 channels")
+    refused(lambda: ops["shift"]["attrs"].update(counts=[1, 1]), "'counts' must be 4 integers")
+    refused(lambda: ops["conv2d"]["attrs"].update(groups=4), "groups 4")
+    refused(lambda: ops["hardswish"]["attrs"].update(offset=0), "'offset' must be an integer")
+    refused(lambda: ops["hardswish"]["attrs"].update(frac_bits=17), "'frac_bits' must be an integer")
+    refused(lambda: ops["hardswish"]["attrs"].update(offset=1 << 28, frac_bits=16), "beyond int32")
+
+
+def test_edge_models_bit_exact_on_the_simulated_avr(tmp_path):
+    """The block kernels compiled for AVR (ATmega1284P in simavr, the Uno's core with more memory)
+    against the interpreter: the Fashion-MNIST edge_nano of the study, random models of every
+    block op and the three reparameterized backbones."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from avr_sim import available, run_models
+    from model_zoo import random_edge_backbone, random_edge_cnn
+    if not available():
+        pytest.skip("avr-gcc or simavr missing (run extras/scripts/setup.sh)")
+    study = Path(__file__).resolve().parents[2] / "experiments" / "edge_nano" / "results" / "edge_nano_uno.dmc"
+    groups = [[dmc.load(study)], [], []]
+    for seed in range(6):
+        model, shape, cfg = random_edge_cnn(seed)
+        cal = torch.randn((64,) + tuple(shape[1:]), generator=torch.Generator().manual_seed(seed)) * 1.5
+        groups[1].append(dmc.convert(dmc.compress(model, cfg, shape, calibration_data=cal)))
+    for seed in range(3):
+        model, shape, cfg = random_edge_backbone(seed)
+        cal = torch.randn((64,) + tuple(shape[1:]), generator=torch.Generator().manual_seed(seed)) * 1.5
+        groups[2].append(dmc.convert(dmc.compress(model, cfg, shape, calibration_data=cal)))
+    rng = np.random.default_rng(4)
+    total = 0
+    for g, models in enumerate(groups):
+        codes = [rng.integers(0, 1 << m.input_quant["bits"], size=(2,) + m.input_shape) for m in models]
+        outs, cycles = run_models(models, codes, tmp_path / f"g{g}")
+        for i, (m, c, got) in enumerate(zip(models, codes, outs)):
+            expected = m.predict(c)
+            bad = np.argwhere(expected != got)
+            for idx in bad[:20]:
+                print(f"group {g} model {i}: mismatch at {tuple(idx)}: interpreter {expected[tuple(idx)]}, "
+                      f"AVR {got[tuple(idx)]}")
+            assert len(bad) == 0
+            total += expected.size
+        if g == 0:
+            print(f"edge_nano (Fashion-MNIST): {groups[0][0].total_macs} MACs, {cycles[0]} cycles per inference")
+    print(f"{sum(map(len, groups))} edge models on the simulated AVR, {total} output values identical")
