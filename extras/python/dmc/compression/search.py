@@ -155,7 +155,7 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
                     key=lambda c: (-c.val_accuracy, c.model_bytes))
         if progress and ok:
             progress_write(f"generation {gen + 1}: best val {ok[0].val_accuracy:.4f} at {ok[0].model_bytes} B "
-                       f"({ok[0].describe()}); {len(ok)}/{len(pop)} within budget")
+                           f"({ok[0].describe()}); {len(ok)}/{len(pop)} within budget")
         parents = ok[:max(2, population // 3)] or [Candidate(_random_genes(layers, rng)) for _ in range(2)]
         children = []
         while len(children) < population - len(parents):
