@@ -295,7 +295,7 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
     done = len(_finished(study))
     if progress and (done or interrupted):
         progress_write(f"resuming study {study_name!r}: {done} finished trials kept, {interrupted} interrupted "
-                   "trials queued again")
+                       "trials queued again")
     seen = {}
     for t in _finished(study):
         seen.setdefault(tuple(sorted(t.params.items())), t)
@@ -335,7 +335,7 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
             bar.update()
             if progress and res["feasible"]:
                 progress_write(f"trial {trial.number}: val {res['val_accuracy']:.4f} at {res['model_bytes']} B "
-                           f"({cand.describe()})")
+                               f"({cand.describe()})")
     finally:
         bar.close()
         if done < trials:
