@@ -88,7 +88,8 @@ def test_requantization_bit_exact_on_avr(tmp_path):
         lo = rng.integers(0, 128, size=n)
         hi = lo + rng.integers(0, 128, size=n)
         rows += list(zip(acc, m, [shift] * n, zp, lo, hi))
-    rows += [(a, 1, s, z, 0, 255) for a, s, z in ((1000, 3, 7), (-5000, 2, 128), (123456, 10, 0))]  # the add kernel's m = 1
+    # the add kernel's multiplier is 1
+    rows += [(a, 1, s, z, 0, 255) for a, s, z in ((1000, 3, 7), (-5000, 2, 128), (123456, 10, 0))]
     acc, m, shift, zp, lo, hi = (np.array(c, dtype=np.int64) for c in zip(*rows))
     expected = np.clip(zp + requantize(acc, m, shift), lo, hi)
     table = ", ".join(f"{{{int(a)}L, {int(b)}, {int(c)}, {int(d)}, {int(e)}, {int(f)}}}"

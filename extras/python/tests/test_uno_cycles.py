@@ -41,8 +41,8 @@ def test_cycles_match_the_benchmark(row, tmp_path):
     before = {r["layer"]: r["cycles"] for r in row.get("layers", [])}
     print(f"{row['model']}: {now} cycles (recorded {was}, {now / was - 1:+.2%})")
     for r in prof["rows"]:
-        print(f"  {r['layer']:<12} {r['kernel']:<28} {r['cycles']:>10} cycles (recorded {before.get(r['layer'], '-')}), "
-              f"{r['cycles_per_mac']} per MAC")
+        print(f"  {r['layer']:<12} {r['kernel']:<28} {r['cycles']:>10} cycles "
+              f"(recorded {before.get(r['layer'], '-')}), {r['cycles_per_mac']} per MAC")
     assert now <= was * (1 + TOLERANCE), (
         f"{row['model']} got slower on the simulated Uno: {now} cycles, {now / was - 1:+.2%} against the {was} "
         "recorded in extras/benchmarks/results/uno.json (per-layer figures above)")
