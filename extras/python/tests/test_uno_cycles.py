@@ -53,7 +53,7 @@ def test_cycles_match_the_benchmark(row, tmp_path):
 
 def test_profile_cli_table_and_plot(tmp_path, capsys):
     """`dmc profile` on the simulated Uno: one row per plan step with exact cycles that add up to
-    the inference, the MACs of the budget, and a bar chart."""
+    the inference (but for predict()'s call), the MACs of the budget, and a bar chart."""
     from dmc.cli import main as cli
     from dmc.deploy.budget import budget
     model = REPO / "examples" / "SineRegressor" / "sine.dmc"
@@ -66,7 +66,8 @@ def test_profile_cli_table_and_plot(tmp_path, capsys):
     assert [r[0].strip() for r in rows] == [r["layer"] for r in b["rows"]]
     assert [int(r[2]) for r in rows] == [r["macs"] for r in b["rows"]]
     total = next(ln for ln in out.splitlines() if ln.startswith("| total")).split("|")
-    assert sum(int(r[3]) for r in rows) == int(total[4])
+    # the steps cover the inference but predict()'s own call and return (a few cycles)
+    assert 0 <= int(total[4]) - sum(int(r[3]) for r in rows) < 32
     assert plot.stat().st_size > 1000
 
 
