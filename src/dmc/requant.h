@@ -88,7 +88,9 @@ __attribute__((noinline)) inline uint8_t requantize_to_code_avr(int32_t acc, int
   mul_32x16(acc, m, ph, pl);
   const uint8_t t = (uint8_t)(shift - 1);
   int32_t q;
-  if (t >= 16) {
+  if (t >= 47) {
+    q = ph < 0 ? -1 : 0;  // |acc * m| < 2^46: only the sign is left, and (q + 1) >> 1 == 0
+  } else if (t >= 16) {
     q = asr_i32(ph, (uint8_t)(t - 16));
   } else if (ph >= 32768) {
     return hi;
@@ -102,13 +104,13 @@ __attribute__((noinline)) inline uint8_t requantize_to_code_avr(int32_t acc, int
 }
 #endif
 
-/* The code with the 64-bit product: 32-bit cores, and AVR for the multipliers the 32x16 form
- * does not take (shift > 47 or a non-positive m, neither of which the exporter writes). */
+/* The code with the 64-bit product (32-bit cores). */
 inline uint8_t requantize_to_code_wide(int32_t acc, int16_t m, uint8_t shift, uint8_t zero_point, uint8_t lo,
                                        uint8_t hi);
 
-/* On AVR both forms are out-of-line (one shared copy each saves flash), and the 32x16 one keeps
- * few registers live, so that its calls stay cheap. */
+/* On AVR the 32x16 form, out of line (one shared copy saves flash; it keeps few registers live,
+ * so that its calls stay cheap); it needs m > 0, as every mantissa of the contract (and the add
+ * kernel's 1) is. */
 #if defined(__AVR__)
 DMC_INLINE
 #else
@@ -116,14 +118,12 @@ inline
 #endif
 uint8_t requantize_to_code(int32_t acc, int16_t m, uint8_t shift, uint8_t zero_point, uint8_t lo, uint8_t hi) {
 #if defined(__AVR__)
-  if (m > 0 && shift <= 47) return requantize_to_code_avr(acc, m, shift, zero_point, lo, hi);
-#endif
+  return requantize_to_code_avr(acc, m, shift, zero_point, lo, hi);  // m > 0: every contract mantissa
+#else
   return requantize_to_code_wide(acc, m, shift, zero_point, lo, hi);
+#endif
 }
 
-#if defined(__AVR__)
-__attribute__((noinline))
-#endif
 inline uint8_t requantize_to_code_wide(int32_t acc, int16_t m, uint8_t shift, uint8_t zero_point, uint8_t lo,
                                        uint8_t hi) {
   const int64_t v = zero_point + requantize(acc, m, shift);
