@@ -54,8 +54,8 @@ def main() -> int:
     out.mkdir(exist_ok=True)
     profiles = [(r["model"], r.pop("_profile")) for r in rows if "_profile" in r]
     (out / "uno.json").write_text(json.dumps(rows, indent=2) + "\n")
-    layers = "\n".join(f"**{title}** ({prof['total']} cycles, {prof['cycles_per_mac']} per MAC)\n\n{profile_table(prof)}"
-                       for title, prof in profiles)
+    layers = "\n".join(f"**{title}** ({prof['total']} cycles, {prof['cycles_per_mac']} per MAC)\n\n"
+                       f"{profile_table(prof)}" for title, prof in profiles)
     (out / "uno_layers.md").write_text(layers)
     head = ("| model | test accuracy | model bytes | arena B | sketch flash B | sketch SRAM B (with stack) | "
             "MACs | cycles / inference | cycles / MAC | ms @ 16 MHz |")

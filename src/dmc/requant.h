@@ -7,7 +7,8 @@
  *                                                            round half up)
  *
  * and an output code is clamp(zero_point + requantize(acc, m, s), lo, hi), the clamp done
- * before narrowing. GCC's >> on negative signed values is arithmetic, as required. */
+ * before narrowing. GCC's >> on negative signed values is arithmetic, as required. On AVR the
+ * same codes come from a 32x16 product of 8x8 MULs (requantize_to_code_avr), not a 64-bit one. */
 #ifndef DMC_REQUANT_H
 #define DMC_REQUANT_H
 
@@ -53,31 +54,6 @@ DMC_INLINE uint32_t shl_u32(uint32_t v, uint8_t n) {
   return v;
 }
 
-/* requantize() without a 64-bit product, for 3 <= shift <= 47 and m > 0 (every mantissa of the
- * contract): on 8-bit cores a few 16x16 multiplies instead of a 64-bit one. With
- * acc = ah * 2^16 + al (al unsigned), acc * m = H * 2^16 + L where H = ah * m (|H| < 2^30) and
- * L = al * m < 2^31. Adding R = 2^(shift-1) and flooring by 2^shift:
- *   shift >= 17: (H + (L >> 16) + 2^(shift-17)) >> (shift - 16)   (L's dropped low half is
- *                below 2^16 and cannot carry into the kept bits; every sum stays in int32)
- *   shift == 16: H + ((L + 2^15) >> 16)
- *   shift <= 15: H * 2^(16-shift) + ((L + R) >> shift)            (H * 2^16 is a multiple of
- *                2^shift); when |H| > 2^(14+shift) the exact value is beyond +2^30 or below
- *                -2^29, and +-2^30 is returned instead.
- * So the result equals requantize() whenever |requantize()| < 2^29 and otherwise has its sign
- * and a magnitude >= 2^29: the same code after requantize_to_code's clamp to 0..255. */
-DMC_INLINE int32_t requantize_narrow(int32_t acc, int16_t m, uint8_t shift) {
-  const int32_t h = (int32_t)(int16_t)(acc >> 16) * m;
-  const uint32_t l = (uint32_t)(uint16_t)acc * (uint16_t)m;
-  if (shift >= 17) return asr_i32(h + (int32_t)(l >> 16) + (int32_t)shl_u32(1, (uint8_t)(shift - 17)),
-                                   (uint8_t)(shift - 16));
-  if (shift == 16) return h + (int32_t)((l + 0x8000u) >> 16);
-  const int32_t lim = (int32_t)shl_u32(1, (uint8_t)(14 + shift));
-  if (h > lim) return (int32_t)1 << 30;
-  if (h < -lim) return -((int32_t)1 << 30);
-  return (int32_t)shl_u32((uint32_t)h, (uint8_t)(16 - shift)) +
-         (int32_t)shr_u32(l + shl_u32(1, (uint8_t)(shift - 1)), shift);
-}
-
 #if defined(__AVR__)
 /* acc * m as a 48-bit product: (hi32 << 16) + lo16, eight 8x8 MULs (MULSU for acc's signed top
  * byte, whose sign MULSU leaves in the carry). m must be positive (a contract mantissa). */
@@ -105,14 +81,16 @@ DMC_INLINE void mul_32x16(int32_t acc, int16_t m, int32_t &hi, uint16_t &lo) {
  * (P + 2^t) >> (t + 1) == ((P >> t) + 1) >> 1 (floors compose), so only P >> t is needed:
  * P's high 32 bits shifted when t >= 16; when t < 16 the bits of both halves, which fit int32
  * unless |hi| >= 2^15, and then the code is clamped to lo or hi whatever the rest. */
-DMC_INLINE uint8_t requantize_to_code_avr(int32_t acc, int16_t m, uint8_t shift, uint8_t zero_point, uint8_t lo,
-                                         uint8_t hi) {
+__attribute__((noinline)) inline uint8_t requantize_to_code_avr(int32_t acc, int16_t m, uint8_t shift,
+                                                                uint8_t zero_point, uint8_t lo, uint8_t hi) {
   int32_t ph;
   uint16_t pl;
   mul_32x16(acc, m, ph, pl);
   const uint8_t t = (uint8_t)(shift - 1);
   int32_t q;
-  if (t >= 16) {
+  if (t >= 47) {
+    q = ph < 0 ? -1 : 0;  // |acc * m| < 2^46: only the sign is left, and (q + 1) >> 1 == 0
+  } else if (t >= 16) {
     q = asr_i32(ph, (uint8_t)(t - 16));
   } else if (ph >= 32768) {
     return hi;
@@ -126,22 +104,28 @@ DMC_INLINE uint8_t requantize_to_code_avr(int32_t acc, int16_t m, uint8_t shift,
 }
 #endif
 
-/* The narrow form serves 8-bit cores (and tests that force it with DMC_NARROW_REQUANT); 32-bit
- * cores multiply in 64 bits directly. Shifts outside [3, 47] take the 64-bit path everywhere. */
+/* The code with the 64-bit product (32-bit cores). */
+inline uint8_t requantize_to_code_wide(int32_t acc, int16_t m, uint8_t shift, uint8_t zero_point, uint8_t lo,
+                                       uint8_t hi);
+
+/* On AVR the 32x16 form, out of line (one shared copy saves flash; it keeps few registers live,
+ * so that its calls stay cheap); it needs m > 0, as every mantissa of the contract (and the add
+ * kernel's 1) is. */
 #if defined(__AVR__)
-__attribute__((noinline))  // once per output: one shared copy saves flash
+DMC_INLINE
+#else
+inline
 #endif
-inline uint8_t requantize_to_code(int32_t acc, int16_t m, uint8_t shift, uint8_t zero_point,
-                                  uint8_t lo, uint8_t hi) {
+uint8_t requantize_to_code(int32_t acc, int16_t m, uint8_t shift, uint8_t zero_point, uint8_t lo, uint8_t hi) {
 #if defined(__AVR__)
-  if (m > 0 && shift <= 47) return requantize_to_code_avr(acc, m, shift, zero_point, lo, hi);
+  return requantize_to_code_avr(acc, m, shift, zero_point, lo, hi);  // m > 0: every contract mantissa
+#else
+  return requantize_to_code_wide(acc, m, shift, zero_point, lo, hi);
 #endif
-#if defined(DMC_NARROW_REQUANT)
-  if (shift >= 3 && shift <= 47 && m > 0) {
-    const int32_t v = zero_point + requantize_narrow(acc, m, shift);
-    return v < lo ? lo : v > hi ? hi : (uint8_t)v;
-  }
-#endif
+}
+
+inline uint8_t requantize_to_code_wide(int32_t acc, int16_t m, uint8_t shift, uint8_t zero_point, uint8_t lo,
+                                       uint8_t hi) {
   const int64_t v = zero_point + requantize(acc, m, shift);
   return v < lo ? lo : v > hi ? hi : (uint8_t)v;
 }

@@ -10,6 +10,8 @@ import torch
 import dmc
 from avr_sim import UART_TX, available, run_firmware, run_models
 from dmc.core.fixedpoint import requantize
+from dmc.core.planner import plan
+from dmc.deploy.codegen import avr_kernel_width
 from dmc.deploy.host_build import runtime_dir
 from model_zoo import random_cnn, random_mlp
 
@@ -49,6 +51,17 @@ def test_random_models_bit_exact_on_avr(tmp_path):
     and 5 with padding, stride, dilation, fused pools, 8/4/2-bit weights, 8/4-bit activations of
     odd and even widths, depthwise convs, linear layers, pools, adds, pads."""
     models = _random_models(range(36))
+    covered = set()
+    for m in models:
+        for st in plan(m).steps:
+            a = st.op["attrs"]
+            if st.kernel in ("conv2d", "depthwise_conv2d"):
+                ib, w = m.tensors[st.inputs[0]]["bits"], m.tensors[st.inputs[0]]["shape"][2]
+                if avr_kernel_width(a["weight_bits"], ib, a["weight_shape"][2:], a["dilation"][1], w):
+                    covered.add((a["weight_bits"], ib, a["weight_shape"][3], any(a["padding"])))
+    need = {(wb, ib) for wb in (8, 4) for ib in (8, 4)}
+    assert need <= {c[:2] for c in covered}, f"no AVR conv loop for {sorted(need - {c[:2] for c in covered})}"
+    assert {1, 3, 5} <= {c[2] for c in covered} and {True, False} <= {c[3] for c in covered}, sorted(covered)
     rng = np.random.default_rng(2)
     codes = [_codes(m, 3, rng) for m in models]
     total = 0
@@ -88,7 +101,8 @@ def test_requantization_bit_exact_on_avr(tmp_path):
         lo = rng.integers(0, 128, size=n)
         hi = lo + rng.integers(0, 128, size=n)
         rows += list(zip(acc, m, [shift] * n, zp, lo, hi))
-    rows += [(a, 1, s, z, 0, 255) for a, s, z in ((1000, 3, 7), (-5000, 2, 128), (123456, 10, 0))]  # the add kernel's m = 1
+    # the add kernel's multiplier is 1
+    rows += [(a, 1, s, z, 0, 255) for a, s, z in ((1000, 3, 7), (-5000, 2, 128), (123456, 10, 0))]
     acc, m, shift, zp, lo, hi = (np.array(c, dtype=np.int64) for c in zip(*rows))
     expected = np.clip(zp + requantize(acc, m, shift), lo, hi)
     table = ", ".join(f"{{{int(a)}L, {int(b)}, {int(c)}, {int(d)}, {int(e)}, {int(f)}}}"

@@ -41,7 +41,8 @@ def default_input(model) -> np.ndarray:
 
 def _step_counts(stamps: list[tuple[int, int]], n_steps: int) -> tuple[int, list[int]] | None:
     """(total, per-step counts) from the stamps of the last inference: START, one marker per
-    step, END. None when the firmware wrote no stamps (a target without a counter)."""
+    step, END. Step k runs from the marker before it to its own; the total also holds predict()'s
+    call and return. None when the firmware wrote no stamps (a target without a counter)."""
     starts = [i for i, (v, _) in enumerate(stamps) if v == START]
     if not starts:
         return None

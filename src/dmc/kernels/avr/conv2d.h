@@ -1,9 +1,13 @@
-/* AVR inner loops of conv2d / depthwise_conv2d (see ../conv2d.h for the arithmetic): a window
- * whose rows lie inside the input is a sequence of kernel rows, each one straight-line
- * assembly run of KW products (mac.h) over consecutive activations and the filter's next KW
- * weights. The weight stream is read once, in order, across the rows; the activation pointer
- * jumps to the next row (and channel) between runs. Windows that touch the padding, dilated
- * rows and kernel widths without a run variant stay on the portable loop. */
+/* AVR inner loops of conv2d / depthwise_conv2d (see ../conv2d.h for the arithmetic; the
+ * generated code selects these loops per layer through the KW template argument).
+ *
+ * A window inside the input is a sequence of kernel rows: one assembly loop per channel runs
+ * them (mac.h: KW unrolled products per row over consecutive activations and the filter's next
+ * KW weights; the weight stream read once, in order; X jumping to the next row between rows).
+ * The windows of a fused max pool share the positioned weight stream and, when every one lies
+ * inside the input, are compared on their raw 24-bit sums and converted once. A window that
+ * touches the padding runs row by row: rows inside in place, rows cut by an edge gathered first
+ * into a row of 8-bit codes holding zin outside the input. */
 #ifndef DMC_KERNELS_AVR_CONV2D_H
 #define DMC_KERNELS_AVR_CONV2D_H
 
@@ -27,13 +31,14 @@ struct Window {
   uint8_t kernel_h, dilation_h;
   uint8_t zin;
   uint8_t pool_k, stride_h, stride_w;
-  // derived once per layer (make_window): the assembly loop's pointer steps and chunking
+  // derived once per layer (finish_window): the assembly loop's pointer steps and chunking
   uint16_t row_skip[2];  // bytes from a row's last load to the next row, by starting nibble phase
   uint16_t chan_skip;    // bytes from the row after a channel's last one to the next channel
   uint8_t per_loop;      // channels per 24-bit flush
   index_t dy_step;       // elements between vertically adjacent windows (stride_h * in_w)
 };
 
+/* Fills the derived fields of a window whose first fields are set. */
 template <uint8_t IB>
 inline void finish_window(Window &g, uint8_t kernel_w) {
   const uint16_t row_bytes = IB == 4 ? (uint16_t)(g.row_step >> 1) : (uint16_t)g.row_step;
@@ -47,8 +52,8 @@ inline void finish_window(Window &g, uint8_t kernel_w) {
 }
 
 /* sum(in * w) over channels [c0, c0 + n_c) of a window inside the input whose top-left element
- * is `origin` (an element index); the weight stream starts at (w, wph, wbyte). Whole channels
- * go through one assembly loop (mac_rows) per 24-bit flush. */
+ * is `origin` (an element index); the weight stream starts at (w, wph, wbyte). One assembly
+ * loop (mac_rows) per channel, a 24-bit flush every per_loop channels. */
 template <uint8_t WB, uint8_t IB, uint8_t KW>
 DMC_INLINE int32_t conv_rows(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte, index_t origin,
                              uint16_t n_c) {

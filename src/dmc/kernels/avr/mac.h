@@ -16,6 +16,10 @@
  * activations (XPH, 4-bit only); `wbyte` / `xbyte` carry the partly used byte from one run to the
  * next, so that a stream of runs reads each byte once. Phases advance at assembly time (.rept
  * with .if on assembler symbols), so each (K, phases) variant is straight-line code.
+ *
+ * Inline-assembly operands: temporaries are outputs, even the constants 0x80 and 0 (loaded in
+ * the assembly), so that the compiler can never give an input and a read-write operand holding
+ * the same value one register; X and Z are the pointers' own register pairs.
  */
 #ifndef DMC_KERNELS_AVR_MAC_H
 #define DMC_KERNELS_AVR_MAC_H
@@ -257,18 +261,6 @@ DMC_INLINE uint8_t seek_weights(const uint8_t *base, uint32_t index, const uint8
   return ph;
 }
 
-/* The same for activations in SRAM (IB bits). */
-template <uint8_t IB>
-DMC_INLINE uint8_t seek_acts(const uint8_t *base, index_t index, const uint8_t *&x, uint8_t &xbyte) {
-  if (IB == 8) {
-    x = base + index;
-    return 0;
-  }
-  const uint8_t ph = (uint8_t)index & 1;
-  x = base + (index >> 1);
-  if (ph) xbyte = *x++;
-  return ph;
-}
 
 }  // namespace avr
 }  // namespace dmc
