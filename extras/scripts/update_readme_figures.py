@@ -3,6 +3,7 @@
     <!-- figures:lenet5 --> ... <!-- /figures:lenet5 -->   extras/experiments/lenet5/results/lenet5_table.md
     <!-- figures:uno --> ... <!-- /figures:uno -->         extras/benchmarks/results/uno.md
     <!-- figures:uno_layers --> ... <!-- /figures:uno_layers -->  extras/benchmarks/results/uno_layers.md
+    <!-- figures:m4 --> ... <!-- /figures:m4 -->           extras/benchmarks/results/m4.md
     <!-- figures:search --> ... <!-- /figures:search -->   extras/experiments/lenet5/results/search/search_frontier.md
 """
 import re
@@ -13,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"lenet5": "extras/experiments/lenet5/results/lenet5_table.md",
            "uno": "extras/benchmarks/results/uno.md",
            "uno_layers": "extras/benchmarks/results/uno_layers.md",
+           "m4": "extras/benchmarks/results/m4.md",
            "search": "extras/experiments/lenet5/results/search/search_frontier.md"}
 
 

@@ -204,13 +204,17 @@ def _dsp_coverage(models):
             ib = qm.tensors[o["inputs"][0]]["bits"]
             shape = a["weight_shape"]
             row = int(np.prod(shape[1:]))
-            if o["op"] == "conv2d" and (shape[0] < 4 or row > 512):
-                continue              # left to the portable kernel (arm/conv2d_dsp.h)
+            if o["op"] == "conv2d" and row > 256:
+                continue              # left to the portable kernel (kMaxColumn, arm/conv2d_dsp.h)
             seen.add(f"{o['op']}_w{a['weight_bits']}_a{ib}")
             if a["weight_bits"] == 4 and row % 2 and shape[0] > 1:
                 seen.add(f"{o['op']}_w4_odd_rows")
             if row % 8:
                 seen.add(f"{o['op']}_tail")
+        for st in plan(qm).steps:          # conv2d with its 2x2 pool (4 windows at once) and without
+            if st.kernel == "conv2d" and int(np.prod(st.op["attrs"]["weight_shape"][1:])) <= 256:
+                k = (st.fused or {}).get("attrs", {}).get("kernel", [1])[0]
+                seen.add(f"conv2d_pool{k}")
     return seen
 
 
@@ -225,7 +229,8 @@ def test_random_models_bit_exact_on_qemu(target, random_models, tmp_path):
     if target == "m4":
         seen = _dsp_coverage(models)
         need = {f"{op}_w{w}_a{a}" for op in ("conv2d", "linear") for w in (8, 4) for a in (8, 4)}
-        need |= {"conv2d_w4_odd_rows", "linear_w4_odd_rows", "conv2d_tail", "linear_tail"}
+        need |= {"conv2d_w4_odd_rows", "linear_w4_odd_rows", "conv2d_tail", "linear_tail", "conv2d_pool1",
+                 "conv2d_pool2"}
         assert need <= seen, f"the DSP kernels miss {sorted(need - seen)} in the random models"
     build = QemuBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, target)
     rng = np.random.default_rng(2)

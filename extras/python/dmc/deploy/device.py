@@ -145,7 +145,9 @@ class DeviceSession:
 
     def __post_init__(self):
         self.link = Link(self.transport, timeout=self.timeout, retries=5)
-        self.info = self.link.hello()
+        # a HELLO that arrives while the firmware boots (before its UART receives) is lost:
+        # ask again soon rather than after the full timeout
+        self.info = self.link.hello(timeout=min(self.timeout, 3.0))
         if getattr(self.transport, "counter", None) == "instructions":
             self.exact_cycles, self.unit = True, "instructions"
         m = self.model

@@ -50,10 +50,11 @@ def library_root() -> Path:
                         f"unpacked `pio pkg pack` archive (looked in {', '.join(map(str, candidates))})")
 
 
-def build_sim_firmware(model_path, sim: str, workdir, extra_flags: str = "") -> Path:
+def build_sim_firmware(model_path, sim: str, workdir, build_flags: str = "") -> Path:
     """Build the serial-runner firmware for ``model_path`` on a simulated board; returns the
-    launcher that runs it with its UART on stdin/stdout. ``extra_flags`` are added to the build
-    flags (e.g. ``-DDMC_PROFILE`` for per-step markers)."""
+    launcher that runs it with its UART on stdin/stdout. ``build_flags`` are added to the
+    compiler's (e.g. ``-DDMC_PROFILE`` for per-step markers, ``-DDMC_NO_ARM_DSP`` for the portable
+    kernels on the M4)."""
     if sim not in SIMS:
         raise FirmwareError(f"unknown simulator '{sim}'; choose one of {sorted(SIMS)}")
     platform, board = SIMS[sim]
@@ -68,7 +69,7 @@ def build_sim_firmware(model_path, sim: str, workdir, extra_flags: str = "") -> 
         f"[env:{sim}]\nplatform = symlink://{root / 'extras' / 'platformio' / 'platforms' / platform}\n"
         f"board = {board}\nframework = arduino\nlib_deps = DeepMicroCompression=symlink://{root}\n"
         f"custom_dmc_model = {Path(model_path).resolve()}\ncustom_dmc_name = model\n"
-        f"build_flags = {SERIAL_BUFFER_FLAGS} {extra_flags}\n")
+        f"build_flags = {SERIAL_BUFFER_FLAGS} {build_flags}\n")
     env = dict(os.environ)
     env.setdefault("PLATFORMIO_CORE_DIR", str(root / ".pio-core"))
     env.setdefault("PLATFORMIO_SETTING_ENABLE_TELEMETRY", "no")

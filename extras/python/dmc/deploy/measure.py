@@ -58,3 +58,24 @@ def measure_uno(model_path, codes) -> dict:
                cycles_per_mac=round(cycles / max(row["macs"], 1), 2), ms=round(cycles / UNO_HZ * 1e3, 2),
                exact_cycles=session.exact_cycles, fits_uno=flash <= UNO_FLASH and sram <= UNO_SRAM)
     return row
+
+
+def measure_qemu(model_path, codes, sim: str, build_flags: str = "") -> dict:
+    """Build and run ``model_path`` on a QEMU board (``sim`` "m4" or "rv32") with input ``codes``:
+    exact instructions per inference (median; outputs checked against the interpreter) and per
+    MAC. ``build_flags`` e.g. -DDMC_NO_ARM_DSP measures the M4 with the portable kernels."""
+    model = load(model_path)
+    with tempfile.TemporaryDirectory(prefix=f"dmc-{sim}-") as tmp:
+        program = build_sim_firmware(model_path, sim, tmp, build_flags)
+        session = DeviceSession(model, ProcessTransport([str(program)]), timeout=120)
+        try:
+            got = session.run(codes)
+        finally:
+            session.close()
+    if not np.array_equal(got, model.predict(codes)):
+        raise DMCError(f"{model_path}: the QEMU {sim} outputs differ from the interpreter")
+    if session.unit != "instructions":
+        raise DMCError(f"the {sim} firmware did not report exact instruction counts")
+    instructions = int(np.median(session.cycles))
+    return {"macs": model.total_macs, "instructions": instructions,
+            "instructions_per_mac": round(instructions / max(model.total_macs, 1), 2)}

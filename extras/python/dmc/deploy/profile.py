@@ -69,7 +69,7 @@ def profile(model_path, sim: str = "uno", codes=None, workdir=None) -> dict:
     b = budget(model)
     codes = default_input(model) if codes is None else np.asarray(codes).reshape((1,) + tuple(model.input_shape))
     with tempfile.TemporaryDirectory(prefix="dmc-profile-") as tmp:
-        program = build_sim_firmware(model_path, sim, workdir or tmp, extra_flags=PROFILE_FLAGS)
+        program = build_sim_firmware(model_path, sim, workdir or tmp, build_flags=PROFILE_FLAGS)
         transport = ProcessTransport([str(program)])
         session = DeviceSession(model, transport, timeout=120)
         try:

@@ -154,8 +154,8 @@ class Link:
                 last = f"no reply within {timeout or self.timeout:.1f} s"
         raise ProtocolError(f"request {ftype:#04x} failed after {self.retries + 1} attempts: {last}")
 
-    def hello(self) -> DeviceInfo:
-        return DeviceInfo.decode(self.request(HELLO, b"", INFO))
+    def hello(self, timeout: float | None = None) -> DeviceInfo:
+        return DeviceInfo.decode(self.request(HELLO, b"", INFO, timeout))
 
     def infer(self, packed_input: bytes, timeout: float | None = None) -> tuple[int, bytes]:
         body = self.request(INFER, packed_input, RESULT, timeout)

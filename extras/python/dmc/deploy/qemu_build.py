@@ -37,12 +37,12 @@ TARGETS = {
     "m4": QemuTarget(
         "arm-none-eabi-g++", ("-mcpu=cortex-m4", "-mthumb", "-DDMC_QEMU_ICOUNT_SHIFT=7"),
         ("--specs=nano.specs", "--specs=nosys.specs", "-T", "mps2_an386.ld"), "port_mps2.cpp", "startup_mps2.c",
-        ("qemu-system-arm", "-M", "mps2-an386", "-icount", "shift=7")),
+        ("qemu-system-arm", "-M", "mps2-an386", "-icount", "shift=7,sleep=off")),
     "rv32": QemuTarget(
         "riscv64-unknown-elf-g++", ("-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs",
                                     "-DDMC_QEMU_ICOUNT_SHIFT=0"),
         ("-Wl,--no-warn-rwx-segments", "-T", "rv32_virt.ld"), "port_rv32.cpp", "startup_rv32.c",
-        ("qemu-system-riscv32", "-M", "virt", "-bios", "none", "-icount", "shift=0")),
+        ("qemu-system-riscv32", "-M", "virt", "-bios", "none", "-icount", "shift=0,sleep=off")),
 }
 FLAGS = ["-std=gnu++11", "-Os", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti",
          "-ffunction-sections", "-fdata-sections", "-DDMC_INSTRUCTION_COUNTER"]

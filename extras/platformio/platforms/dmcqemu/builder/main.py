@@ -1,7 +1,8 @@
 """QEMU Cortex-M4: arm-none-eabi-gcc builds firmware.elf; ``program`` runs it in
 qemu-system-arm with UART0 on stdin/stdout (binary safe, no monitor multiplexing) and an
 instruction-driven virtual clock (-icount), so the serial runner reports exact instruction
-counts (see shim/port_mps2.cpp); the launcher says so on stderr for dmc.deploy.device."""
+counts (see shim/port_mps2.cpp); the launcher says so on stderr for dmc.deploy.device. With sleep=off the virtual clock
+never waits for the host's: several times faster, same counts (the firmware never idles)."""
 import os
 import stat
 
@@ -34,7 +35,7 @@ launcher = env.subst("$BUILD_DIR/program")
 def write_launcher(target, source, env):
     with open(launcher, "w") as f:
         f.write('#!/bin/sh\necho "DMC_COUNTER instructions" >&2\n'
-                'exec qemu-system-arm -M %s -nographic -monitor none -icount shift=%d '
+                'exec qemu-system-arm -M %s -nographic -monitor none -icount shift=%d,sleep=off '
                 '-chardev stdio,id=uart,mux=off,signal=off -serial chardev:uart "$@" -kernel "%s"\n'
                 % (board.get("build.qemu_machine"), board.get("build.qemu_icount_shift"),
                    env.subst("$BUILD_DIR/firmware.elf")))
