@@ -32,7 +32,9 @@ def main():
     p.add_argument("--max-steps", type=int, help="cut every epoch to this many batches (smoke run)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--report", action="store_true", help="only rebuild the tables and plot from the saved runs")
-    p.add_argument("--no-report", action="store_true", help="train only (the report needs dmc.sparse)")
+    p.add_argument("--cycles", action="store_true",
+                   help="report: also measure every model on the simulated Uno, dense and sparse storage")
+    p.add_argument("--no-report", action="store_true", help="train only")
     p.add_argument("--publish", action="store_true", help="copy the best artifact to examples/MnistLeNet5")
     a = p.parse_args()
     if not a.report:
@@ -40,12 +42,12 @@ def main():
         torch.set_num_threads(a.threads)
         study.train(a.out, epochs=a.epochs, max_steps=a.max_steps)
     if not a.no_report:
-        study.report(a.out)
+        study.report(a.out, cycles=a.cycles)
     if a.publish:
         best = json.loads((Path(a.out) / "sparse_lenet5_results.json").read_text())["best"]
         if best is None:
             sys.exit(f"run.py: error: no run is within {study.BUDGET_BYTES} bytes")
-        shutil.copy(Path(a.out) / "artifacts" / f"{best}.dmc", ROOT / "examples" / "MnistLeNet5" / "lenet5_sparse.dmc")
+        shutil.copy(Path(a.out) / "artifacts" / f"{best}_auto.dmc", ROOT / "examples" / "MnistLeNet5" / "lenet5_sparse.dmc")
 
 
 if __name__ == "__main__":
