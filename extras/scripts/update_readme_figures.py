@@ -3,6 +3,8 @@
     <!-- figures:lenet5 --> ... <!-- /figures:lenet5 -->   extras/experiments/lenet5/results/lenet5_table.md
     <!-- figures:uno --> ... <!-- /figures:uno -->         extras/benchmarks/results/uno.md
     <!-- figures:search --> ... <!-- /figures:search -->   extras/experiments/lenet5/results/search/search_frontier.md
+    <!-- figures:sparse_lenet5 --> ... <!-- /figures:sparse_lenet5 -->
+                                  extras/experiments/sparse_lenet5/results/sparse_lenet5_table.md
 """
 import re
 import sys
@@ -11,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"lenet5": "extras/experiments/lenet5/results/lenet5_table.md",
            "uno": "extras/benchmarks/results/uno.md",
-           "search": "extras/experiments/lenet5/results/search/search_frontier.md"}
+           "search": "extras/experiments/lenet5/results/search/search_frontier.md",
+           "sparse_lenet5": "extras/experiments/sparse_lenet5/results/sparse_lenet5_table.md"}
 
 
 def main() -> int:
