@@ -2,7 +2,7 @@
 
     nice -n 10 .venv/bin/python extras/experiments/sparse_lenet5/run.py             # train + report
     nice -n 10 .venv/bin/python extras/experiments/sparse_lenet5/run.py --report    # report only
-    .venv/bin/python extras/experiments/sparse_lenet5/run.py --epochs 1 --max-steps 20 --out /tmp/smoke
+    .venv/bin/python extras/experiments/sparse_lenet5/run.py --smoke --out /tmp/smoke      # a few minutes
 
 Starts from extras/experiments/lenet5/results/lenet5_baseline.pt. Training writes
 results/artifacts/*.dmc and results/runs.json (runs already there are kept: delete an artifact
@@ -32,6 +32,8 @@ def main():
     p.add_argument("--epochs", type=int, default=1, help="QAT epochs per run (default 1: the machine is shared)")
     p.add_argument("--max-steps", type=int, help="cut every epoch to this many batches (smoke run)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--smoke", action="store_true",
+                   help="check that the study runs: 2 stages per variant of 5 batches, 500 test images")
     p.add_argument("--report", action="store_true", help="only rebuild the tables and plot from the saved runs")
     p.add_argument("--cycles", action="store_true",
                    help="report: also measure every model on the simulated Uno, dense and sparse storage")
@@ -42,7 +44,7 @@ def main():
     if not a.report:
         import torch
         torch.set_num_threads(a.threads)
-        study.train(a.out, epochs=a.epochs, max_steps=a.max_steps)
+        study.train(a.out, epochs=a.epochs, max_steps=a.max_steps, smoke=a.smoke)
     if not a.no_report:
         study.report(a.out, cycles=a.cycles)
     if a.publish:

@@ -1,23 +1,23 @@
 """The sparse LeNet-5 study: unstructured magnitude pruning at 50-95% sparsity, alone and with
 channel pruning and 4-bit weights, measured on the integer models and their sparse storage.
 
-Every run starts from the LeNet-5 baseline weights of the dense study
-(``extras/experiments/lenet5/results/lenet5_baseline.pt``), compresses them with a
-``prune_weight`` config (global magnitude ranking, TF-MOT's polynomial schedule) and trains in
-two phases, both distilled from the baseline as the dense study does: phase 1 raises the
-sparsity over its steps, phase 2 fine-tunes at the final sparsity and keeps the epoch of best
-validation accuracy. Every choice is made on the validation split carved from the training
-set; the test set is used once per run, on the integer model the device runs.
+Every variant starts from the LeNet-5 baseline weights of the dense study
+(``extras/experiments/lenet5/results/lenet5_baseline.pt``) and prunes in stages, 50% -> 70% ->
+80% -> 90% -> 95%, each stage continuing from the masks and weights of the one before with a
+``prune_weight`` config (global magnitude ranking, TF-MOT's polynomial schedule), distilled
+from the baseline as the dense study does. Every choice is made on the validation split carved
+from the training set; the test set is used once per stage, on the integer model the device runs.
 
-Bytes: the artifact's model bytes stay the dense figure; the sparse figures replace each
-layer's packed weights with the size of its integer weight matrix (rows = output channels,
-columns = flattened inputs) in dCSR, RLE or CSR as :func:`dmc.sparse.metrics` counts it, and
-"auto" takes the smaller of dense and dCSR per layer. Biases and requantization constants are
-counted as in the dense figure.
+Bytes: "artifact" bytes are the .dmc model bytes with ``"storage": "auto"`` (per layer the
+smaller of dense and the artifact's sparse stream). The paper's formats (dCSR, RLE, CSR) are
+counted by :func:`dmc.sparse.metrics` on the same integer weight matrices (rows = output
+channels, columns = flattened inputs), with the biases and requantization constants added as
+the artifact counts them. Cycles: one inference on the simulated Uno (exact simavr counts) with
+dense and with sparse storage, checked bit-exact against the interpreter.
 
-``train`` writes results/artifacts/*.dmc and results/runs.json; ``report`` (no training) turns
-them into results/sparse_lenet5_table.{md,csv}, results/sparse_lenet5_results.json and the plot
-results/accuracy_vs_bytes.png.
+``train`` writes results/artifacts/<run>.dmc and results/runs.json; ``report`` (no training)
+writes results/artifacts/<run>_auto.dmc, results/sparse_lenet5_table.{md,csv},
+results/sparse_lenet5_results.json and the plot results/accuracy_vs_bytes.png.
 """
 from __future__ import annotations
 
@@ -73,13 +73,15 @@ def run_name(variant: str, sparsity: float) -> str:
 # -- training -------------------------------------------------------------------------------------
 
 def train(out_dir=HERE / "results", epochs: int = 1, plan=PLAN, seed: int = 25, max_steps: int | None = None,
-          progress: bool = True) -> list[dict]:
+          progress: bool = True, smoke: bool = False) -> list[dict]:
     """Train the stages of every variant of ``plan``: gradual pruning, each stage starting from
     the masks and weights of the one before (50% -> 70% -> ... -> 95%). A stage of ``epochs`` = 1
     raises the sparsity over the first half of its epoch and fine-tunes at the stage's sparsity in
     the second half; with more, the first half of the epochs prunes (final at 3/4 of them) and the
     rest fine-tunes, keeping the epoch of best validation accuracy. Every stage is converted,
-    saved and tested on its integer model. ``max_steps`` cuts every epoch short (a smoke run).
+    saved and tested on its integer model. ``max_steps`` cuts every epoch short; ``smoke`` runs
+    two stages per variant, 5 batches each, validated and tested on 500 images (a check that the
+    study runs, in a few minutes; its figures mean nothing).
     A variant whose stages all have artifacts is kept (delete one to retrain the variant)."""
     import torch
 
@@ -96,6 +98,10 @@ def train(out_dir=HERE / "results", epochs: int = 1, plan=PLAN, seed: int = 25, 
     torch.use_deterministic_algorithms(True)
     full_train, val_dl, test_dl = mnist_loaders(seed=seed)
     x_test, y_test = test_dl.dataset.tensors[0], test_dl.dataset.tensors[1].numpy()
+    if smoke:
+        plan = tuple((variant, sparsities[:2], 5) for variant, sparsities, _ in plan)
+        val_dl = list(itertools.islice(val_dl, 4))
+        x_test, y_test = x_test[:500], y_test[:500]
     baseline = lenet5()
     baseline.load_state_dict(torch.load(BASELINE, weights_only=True))
     baseline.eval()
