@@ -61,7 +61,7 @@ def test_sparse_dot_matches_numpy(tmp_path, target, bits):
         assert len(cycles) == 2 * w.shape[0]
 
 
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 300), st.floats(0, 1), st.sampled_from([8, 4, 2]), st.integers(0, 2**32 - 1))
 def test_sparse_dot_property_host(tmp_path_factory, rows, cols, sparsity, bits, seed):
     rng = np.random.default_rng(seed)
