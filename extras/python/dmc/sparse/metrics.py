@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
+from .formats import encode
 from .values import VALUE_BITS, packed_nbytes
 
 COLUMNS = ("dense", "csr", "rle", "dcsr", "mcsr")
@@ -17,7 +18,6 @@ def metrics(matrix, value_bits: int = 8) -> dict:
     Returns ``{"shape", "nnz", "sparsity", "value_bits", "dense", "csr", "rle", "dcsr", "mcsr",
     "dcsr_padding", "rle_padding", "bits_per_nonzero": {format: bits}}``.
     """
-    from . import encode
     m = np.asarray(matrix)
     if m.ndim != 2:
         raise DataError(f"metrics: expected a 2-D matrix, got shape {m.shape}")
