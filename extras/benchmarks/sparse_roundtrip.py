@@ -84,10 +84,10 @@ def main(n: int = 10_000) -> int:
                "4bit_vs_paper_int8": tot["dcsr_4bit"] / tot["paper_int8"],
                "worst_4bit_vs_paper_int8": max(r["dcsr_4bit"] / r["paper_int8"] for r in sel)}
         for bits in (8, 4):
-            same = [r for r in sel if r["bits"] == bits]
-            if same:
+            of_bits = [r for r in sel if r["bits"] == bits]
+            if of_bits:
                 for fmt in ("csr", "rle", "dcsr", "mcsr"):
-                    row[f"{fmt}_bits_per_nnz_{bits}"] = 8 * sum(r[fmt] for r in same) / sum(r["nnz"] for r in same)
+                    row[f"{fmt}_bits_per_nnz_{bits}"] = 8 * sum(r[fmt] for r in of_bits) / sum(r["nnz"] for r in of_bits)
         table.append(row)
     result = {"matrices": n, "encode_decode_checks": checked, "mismatches": mismatches, "seconds": round(seconds, 1),
               "dcsr_int8_vs_paper_max_abs_rel_diff": float(_max_abs(rel)),

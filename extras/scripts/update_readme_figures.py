@@ -5,6 +5,8 @@
     <!-- figures:uno_layers --> ... <!-- /figures:uno_layers -->  extras/benchmarks/results/uno_layers.md
     <!-- figures:m4 --> ... <!-- /figures:m4 -->           extras/benchmarks/results/m4.md
     <!-- figures:search --> ... <!-- /figures:search -->   extras/experiments/lenet5/results/search/search_frontier.md
+    <!-- figures:sparse_lenet5 --> ... <!-- /figures:sparse_lenet5 -->
+                                  extras/experiments/sparse_lenet5/results/sparse_lenet5_table.md
 """
 import re
 import sys
@@ -15,7 +17,8 @@ SOURCES = {"lenet5": "extras/experiments/lenet5/results/lenet5_table.md",
            "uno": "extras/benchmarks/results/uno.md",
            "uno_layers": "extras/benchmarks/results/uno_layers.md",
            "m4": "extras/benchmarks/results/m4.md",
-           "search": "extras/experiments/lenet5/results/search/search_frontier.md"}
+           "search": "extras/experiments/lenet5/results/search/search_frontier.md",
+           "sparse_lenet5": "extras/experiments/sparse_lenet5/results/sparse_lenet5_table.md"}
 
 
 def main() -> int:

@@ -61,7 +61,7 @@ def test_sparse_dot_matches_numpy(tmp_path, target, bits):
         assert len(cycles) == 2 * w.shape[0]
 
 
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 300), st.floats(0, 1), st.sampled_from([8, 4, 2]), st.integers(0, 2**32 - 1))
 def test_sparse_dot_property_host(tmp_path_factory, rows, cols, sparsity, bits, seed):
     rng = np.random.default_rng(seed)
@@ -83,3 +83,19 @@ def test_sparse_linear_matches_dense_kernel_and_interpreter(tmp_path, target, bi
     want = linear_reference(w, x, bias, 1 << 14, 18)
     _check(r["sparse"], want, f"{target} sparse_linear")
     _check(r["dense"], want, f"{target} linear")
+
+
+def test_numpy_file_script(tmp_path, capsys):
+    """extras/scripts/sparse_kernel_test.py: any .npy matrix through the generated kernel test."""
+    import importlib.util
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[2] / "scripts" / "sparse_kernel_test.py"
+    spec = importlib.util.spec_from_file_location("sparse_kernel_test", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    w = _matrix(np.random.default_rng(5), 7, 90, 0.7, 4)
+    np.save(tmp_path / "w.npy", w)
+    assert mod.main([str(tmp_path / "w.npy"), "--bits", "4", "--targets", "host"]) == 0
+    assert "w 7x90 4-bit on host: OK" in capsys.readouterr().out
+    np.save(tmp_path / "f.npy", w * 0.5)
+    assert mod.main([str(tmp_path / "f.npy"), "--targets", "host"]) == 2

@@ -42,7 +42,7 @@ def _model(seed, storage, sparsity=0.8):
 
 @pytest.fixture(scope="module")
 def models():
-    out = [_model(seed, "dcsr" if seed % 3 else "auto") for seed in range(14)]
+    out = [_model(seed, "dcsr" if seed % 3 else "auto") for seed in range(10)]
     kinds = {("dw" if o["attrs"].get("depthwise") else o["op"]) for m in out for o in m.ops
              if o["attrs"].get("storage") == "dcsr"}
     assert {"conv2d", "dw", "linear"} <= kinds, kinds
@@ -78,6 +78,17 @@ def test_dense_and_sparse_storage_compute_the_same(tmp_path):
     assert sparse.model_bytes < dense.model_bytes  # 80% zeros: the streams are smaller
     auto = _model(5, "auto")
     assert auto.model_bytes <= min(dense.model_bytes, sparse.model_bytes)
+
+
+def test_sizes_count_the_sparse_bytes(models, capsys):
+    from dmc.deploy.budget import budget
+    m = next(m for m in models if any(o["attrs"].get("storage") == "dcsr" for o in m.ops))
+    op = _sparse_op(m)
+    sparse = m.arrays[f"{op['name']}.weight_stream"].nbytes + m.arrays[f"{op['name']}.weight_rows"].nbytes
+    assert f"{op['name']}.weight" not in m.arrays and m.op_bytes(op) >= sparse
+    assert budget(m)["model_bytes"] == m.model_bytes == sum(a.nbytes for a in m.arrays.values())
+    m.summary()
+    assert "dcsr" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("target, tool", [("avr", "avr-g++"), ("cortex-m4", "arm-none-eabi-g++")])

@@ -167,7 +167,7 @@ def test_polynomial_schedule_step_by_step():
     pw = {"sparsity": 0.8, "schedule": "polynomial", "begin_step": 2, "end_step": 7, "frequency": 2}
     cm = compress(pw)
     cm.train()
-    opt = torch.optim.SGD(cm.parameters(), lr=0.5)
+    opt = torch.optim.SGD(cm.parameters(), lr=0.01)
     numel = {k: m.size for k, m in masks(cm).items()}
     expect_sparsity = 0.0
     prev = masks(cm)
@@ -266,3 +266,23 @@ def test_pruning_path_smoke(tmp_path):
     again = dmc.load(tmp_path / "m.dmc")
     assert again.meta["weight_pruning"] == qm.meta["weight_pruning"]
     assert np.array_equal(again.predict(x.numpy()), qm.predict(x.numpy()))
+
+
+def test_staged_schedule_continues_from_the_earlier_masks():
+    """set_weight_pruning: a second stage (50% -> 80%) keeps every weight pruned in the first and
+    ends at the new target; its step counter starts again at 0."""
+    cm = compress({"sparsity": 0.5, "ranking": "global"})
+    first = masks(cm)
+    cm.set_weight_pruning({"sparsity": 0.8, "ranking": "global", "schedule": "polynomial",
+                           "initial_sparsity": 0.5, "end_step": 3, "frequency": 1})
+    assert int(cm.weight_pruner.step) == 0
+    cm.train()
+    for _ in range(4):
+        cm(CAL)
+    second = masks(cm)
+    total = sum(m.size for m in second.values())
+    assert sum(int((m == 0).sum()) for m in second.values()) == math.floor(0.8 * total + 0.5)
+    for k in first:
+        assert not np.any((first[k] == 0) & (second[k] == 1)), f"{k}: a weight pruned in stage 1 came back"
+    with pytest.raises(dmc.ConfigError, match=r"\['sparsity'\]\['conv9'\]|unknown layer 'conv9'"):
+        cm.set_weight_pruning({"sparsity": {"conv9": 0.5}})

@@ -40,6 +40,36 @@ DMC_INLINE int32_t sparse_conv_window(const uint8_t *in, const SparseConv2dArgs 
   SparseAccumulator<WB, IB> acc;
   int16_t kx = -1;  // one before the filter: a code's "+1" lands on its column
   uint8_t ky = 0;
+  if (IB == 8 && inside && a.dilation_w == 1) {
+    // interior window: a pointer to the current filter row walks the input, no bounds checks
+    const index_t row_step = (index_t)a.dilation_h * a.in_w;
+    const uint8_t *chan = in + (index_t)c0 * plane + (index_t)y0 * a.in_w + (index_t)x0;
+    const uint8_t *rowp = chan;
+    const uint8_t kw = a.kernel_w, kh = a.kernel_h;
+    uint8_t col = 0xFF;  // kx as a byte: 0xFF + step wraps to the first column
+    while (nbytes) {
+      --nbytes;
+      const uint8_t b = DMC_READ_U8(p++);
+      uint8_t fields = 0;
+      if (WB != 8 && b != 0xFF) fields = DMC_READ_U8(p++);
+      uint8_t c = (uint8_t)(b & 0x0F);
+      for (uint8_t half = 0; half < 2; ++half, c = (uint8_t)(b >> 4)) {
+        const bool real = c != kSparseEscape;
+        col = (uint8_t)(col + c + real);
+        while (col >= kw) {
+          col = (uint8_t)(col - kw);
+          rowp += row_step;
+          if (++ky == kh) {
+            ky = 0;
+            chan += plane;
+            rowp = chan;
+          }
+        }
+        if (real) acc.add(mul_u8_s8(rowp[col], sparse_value<WB>(p, fields)));
+      }
+    }
+    return bias + acc.sum();
+  }
   index_t chan = (index_t)c0 * plane;  // start of the current input channel
   int16_t iy = y0;                     // input row of ky
   while (nbytes) {

@@ -92,7 +92,7 @@ def check_targets(pw: WeightPruningConfig, layers: dict[str, tuple[tuple[str, ..
         s = pw.target(names)
         if pw.ranking == "layer" and s > 0 and kept_count(numel, s) < 1:
             given = next((n for n in names if n in pw.sparsity), None)
-            where = f"config['prune_weight']['sparsity']" + (f"['{given}']" if given else "")
+            where = "config['prune_weight']['sparsity']" + (f"['{given}']" if given else "")
             raise ConfigError(f"{where} = {s}: removes all {numel} weights of layer '{names[-1]}' ('{names[0]}'); "
                               "a layer needs at least one weight (lower its sparsity)")
         targets[key] = s

@@ -347,7 +347,8 @@ class IntModel:
                 "layer": a.get("alias") or op["name"], "op": op["op"],
                 "input": "x".join(map(str, self.tensors[op["inputs"][0]]["shape"])) if op["inputs"] else "",
                 "output": "x".join(map(str, t["shape"])),
-                "weights": f"{wb}b {'ch' if a.get('granularity') == 'per_channel' else 'tensor'}" if wb else "",
+                "weights": (f"{wb}b {'ch' if a.get('granularity') == 'per_channel' else 'tensor'}"
+                            + (" dcsr" if a.get("storage") == "dcsr" else "")) if wb else "",
                 "act": f"{t['bits']}b" if self.scheme == STATIC else "f32",
                 "bytes": self.op_bytes(op), "macs": self.macs(op), "act_bytes": self.tensor_bytes(op["name"]),
             })

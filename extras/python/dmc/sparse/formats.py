@@ -1,4 +1,4 @@
-"""One entry point over the sparse formats: ``encode(matrix, format)``."""
+"""The registry of sparse formats and `encode`, the one entry point that picks an encoder."""
 from __future__ import annotations
 
 from ..errors import DataError
