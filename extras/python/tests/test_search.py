@@ -121,8 +121,17 @@ def test_kill_and_resume_loses_nothing_and_counts_nothing_twice(tmp_path):
     assert logged == sorted(after), (logged, sorted(after))
 
 
-@pytest.mark.skipif(not __import__("importlib").util.find_spec("ray"), reason="ray not installed")
-def test_ray_workers_run_the_trials(tmp_path):
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the Ray tests (an executor joins a running Ray and leaves it running)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
+             runtime_env={"env_vars": {"PYTHONPATH": str(Path(dmc.__file__).parents[1])}})
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_workers_run_the_trials(tmp_path, local_ray):
     model, train, val = tiny_problem()
     final = search(model, train, val, (1, 1, 6, 6), max_model_bytes=300, trials=4, population=4, quick_batches=2,
                    final_epochs=1, finalists=1, workers=2, storage=str(tmp_path / "r.db"), progress=False,
@@ -130,3 +139,16 @@ def test_ray_workers_run_the_trials(tmp_path):
     assert len(final) == 1 and final[0].model_bytes <= 300
     from dmc.compression.tracking import MlflowTracker
     assert len(MlflowTracker("ray-test", str(tmp_path / "mlruns")).trial_numbers()) == 4
+
+
+def test_sensitivity_on_ray_matches_local(local_ray):
+    """dmc.sensitivity runs its pruned copies through the same executor as the search: on two Ray
+    workers it returns exactly the scores of the in-process run, channel and weight pruning."""
+    model, _, val = tiny_problem()
+    score = lambda m: dmc.evaluate(m, val)["accuracy"]      # noqa: E731  (pickled by value for Ray)
+    for kind in ("channel", "weight"):
+        local = dmc.sensitivity(model, score, (1, 1, 6, 6), sparsities=(0.25, 0.5), kind=kind, progress=False)
+        remote = dmc.sensitivity(model, score, (1, 1, 6, 6), sparsities=(0.25, 0.5), kind=kind, progress=False,
+                                 workers=2)
+        assert remote.scores == local.scores and remote.baseline == local.baseline, (kind, local.scores, remote.scores)
+        assert all(len(row) == 2 and None not in row for row in local.scores.values())

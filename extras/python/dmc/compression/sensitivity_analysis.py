@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from ..progress import progress as progress_bar
+from .executor import make_executor
 from .graph import trace
 from .pruning import channel_groups, prune
 from .weight_pruning import kept_count, prune_weights
@@ -74,14 +75,16 @@ class SensitivityResult:
 
 
 def sensitivity(model: nn.Module, eval_fn, input_shape, sparsities=DEFAULT_SPARSITIES, layers=None,
-                metric: str = "l2", progress: bool = True, kind: str = "channel") -> SensitivityResult:
+                metric: str = "l2", progress: bool = True, kind: str = "channel", workers: int = 1,
+                ray_address: str | None = None) -> SensitivityResult:
     """Evaluate ``eval_fn`` on copies of ``model`` with one layer pruned at each sparsity.
 
     ``kind="channel"`` removes output channels (structured, ``prune_channel``); ``kind="weight"``
     sets the smallest weights of the layer to zero (unstructured, ``prune_weight``; magnitudes
     after BatchNorm folding). ``layers`` restricts the analysis to some layer names (module path
     or seed alias); by default every prunable layer is analysed. The model itself is never
-    modified.
+    modified. ``workers`` > 1 or ``ray_address`` evaluates the pruned copies as Ray tasks (the
+    search's executor; ``eval_fn`` must then be picklable, e.g. a function over a DataLoader).
     """
     if kind not in KINDS:
         raise ConfigError(f"sensitivity: kind {kind!r} is not one of {list(KINDS)}")
@@ -89,7 +92,8 @@ def sensitivity(model: nn.Module, eval_fn, input_shape, sparsities=DEFAULT_SPARS
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 < s < 1.0:
             raise ConfigError(f"sensitivity: sparsity {s!r} must be a number in (0, 1)")
     if kind == "weight":
-        return _weight_sensitivity(model, eval_fn, input_shape, tuple(sparsities), layers, progress)
+        return _weight_sensitivity(model, eval_fn, input_shape, tuple(sparsities), layers, progress, workers,
+                                   ray_address)
     graph = trace(copy.deepcopy(model), input_shape)
     groups = [g for g in channel_groups(graph) if not g.fixed]
     names = {g.producers[0].attrs["alias"]: g for g in groups}
@@ -100,21 +104,44 @@ def sensitivity(model: nn.Module, eval_fn, input_shape, sparsities=DEFAULT_SPARS
             raise ConfigError(f"sensitivity: cannot analyse {unknown}; prunable layers: {sorted(map(str, valid))}")
         names = {valid[n].producers[0].attrs["alias"]: valid[n] for n in layers}
     result = SensitivityResult(float(eval_fn(copy.deepcopy(model).eval())), tuple(sparsities))
-    bar = progress_bar(total=len(names) * len(sparsities), desc="sensitivity", unit="pruned model", enabled=progress)
+    jobs = []
     for alias, g in names.items():
         result.channels[alias] = g.channels
-        row = []
-        for s in sparsities:
-            pruned = prune(model, {alias: float(s)} if round(s * g.channels) < g.channels else {alias: g.channels - 1},
-                           input_shape, metric)
-            row.append(float(eval_fn(pruned.eval())))
-            bar.update()
-        result.scores[alias] = row
-    bar.close()
+        for i, s in enumerate(sparsities):
+            amount = {alias: float(s)} if round(s * g.channels) < g.channels else {alias: g.channels - 1}
+            jobs.append(((alias, i), _channel_score, (model, amount, input_shape, metric, eval_fn)))
+    _fill(result, jobs, workers, ray_address, progress)
     return result
 
 
-def _weight_sensitivity(model, eval_fn, input_shape, sparsities, layers, progress) -> SensitivityResult:
+def _channel_score(model, amount, input_shape, metric, eval_fn) -> float:
+    return float(eval_fn(prune(model, amount, input_shape, metric).eval()))
+
+
+def _weight_score(model, amount, input_shape, eval_fn) -> float:
+    return float(eval_fn(prune_weights(model, amount, input_shape).eval()))
+
+
+def _fill(result: SensitivityResult, jobs, workers, ray_address, progress) -> None:
+    """Run every (key, function, args) job on the executor and store the scores by layer."""
+    executor = make_executor(workers, ray_address)
+    rows = {alias: [None] * len(result.sparsities) for alias in result.channels}
+    bar = progress_bar(total=len(jobs), desc="sensitivity", unit="pruned model", enabled=progress)
+    try:
+        for key, fn, args in jobs:
+            executor.submit(fn, *args, tag=key)
+        while executor.pending():
+            (alias, i), score = executor.wait()
+            rows[alias][i] = score
+            bar.update()
+    finally:
+        bar.close()
+        executor.shutdown()
+    result.scores.update(rows)
+
+
+def _weight_sensitivity(model, eval_fn, input_shape, sparsities, layers, progress, workers,
+                        ray_address) -> SensitivityResult:
     graph = trace(copy.deepcopy(model), input_shape)
     by_name = {name: graph[node] for name, node in graph.layer_names().items()}
     if layers is not None:
@@ -125,16 +152,13 @@ def _weight_sensitivity(model, eval_fn, input_shape, sparsities, layers, progres
     else:
         nodes = graph.weighted_layers()
     result = SensitivityResult(float(eval_fn(copy.deepcopy(model).eval())), sparsities, kind="weight")
-    bar = tqdm(total=len(nodes) * len(sparsities), desc="sensitivity", disable=not progress)
+    jobs = []
     for node in nodes:
         alias, numel = node.attrs["alias"], node.module.weight.numel()
         result.channels[alias] = numel
-        row = []
-        for s in sparsities:
+        for i, s in enumerate(sparsities):
             # a tiny layer keeps at least one weight, as prune_weight requires
             s = s if kept_count(numel, s) >= 1 else (numel - 1) / numel
-            row.append(float(eval_fn(prune_weights(model, {alias: s}, input_shape).eval())))
-            bar.update()
-        result.scores[alias] = row
-    bar.close()
+            jobs.append(((alias, i), _weight_score, (model, {alias: s}, input_shape, eval_fn)))
+    _fill(result, jobs, workers, ray_address, progress)
     return result
