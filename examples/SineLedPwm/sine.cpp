@@ -72,6 +72,9 @@ const dmc::LinearArgs a_linear_2 DMC_FLASH = {w_linear_2, b_linear_2, m_linear_2
 
 void sine_predict() {
   dmc::linear<8, 8, 8>(sine_arena + 16, sine_arena + 0, &a_linear_0);  // linear_0: linear
+  DMC_PROFILE_STEP(0);
   dmc::linear<8, 8, 8>(sine_arena + 0, sine_arena + 16, &a_linear_1);  // linear_1: linear
+  DMC_PROFILE_STEP(1);
   dmc::linear<8, 8, 8>(sine_arena + 16, sine_arena + 0, &a_linear_2);  // linear_2: linear
+  DMC_PROFILE_STEP(2);
 }

@@ -56,6 +56,8 @@ struct FuzzPort {
   void write(uint8_t b) { out.push_back(b); }
   void flush() {}
   uint32_t micros() { return now; }
+  uint32_t ticks() { return now; }                     // the INFER timer of the serial runner
+  uint32_t cycles(uint32_t d) { return d * 16u; }
 };
 
 std::string infer_frame(const std::string &payload) {
