@@ -31,12 +31,19 @@ struct SparseConv2dArgs {
 };
 
 /* One filter (its row of `nbytes` code bytes at `p`) at window origin (y0, x0), channels from c0. */
+/* Per-layer constants of the window loop, computed once per call of the kernel. */
+struct SparseConvGeometry {
+  index_t plane;        // in_h * in_w
+  uint16_t y_end, x_end;  // a window is inside the input iff 0 <= y0 < y_end and 0 <= x0 < x_end
+};
+
 template <uint8_t WB, uint8_t IB>
-DMC_INLINE int32_t sparse_conv_window(const uint8_t *in, const SparseConv2dArgs &a, const uint8_t *p, uint16_t nbytes,
-                                      uint16_t c0, int16_t y0, int16_t x0, int32_t bias) {
-  const index_t plane = (index_t)a.in_h * a.in_w;
-  const bool inside = y0 >= 0 && x0 >= 0 && y0 + (int16_t)((a.kernel_h - 1) * a.dilation_h) < (int16_t)a.in_h &&
-                      x0 + (int16_t)((a.kernel_w - 1) * a.dilation_w) < (int16_t)a.in_w;
+DMC_INLINE int32_t sparse_conv_window(const uint8_t *in, const SparseConv2dArgs &a, const SparseConvGeometry &g,
+                                      const uint8_t *p, uint16_t nbytes, uint16_t c0, int16_t y0, int16_t x0,
+                                      int32_t bias) {
+  const index_t plane = g.plane;
+  // unsigned compares: a negative origin wraps to a large value and fails them
+  const bool inside = (uint16_t)y0 < g.y_end && (uint16_t)x0 < g.x_end;
   SparseAccumulator<WB, IB> acc;
   int16_t kx = -1;  // one before the filter: a code's "+1" lands on its column
   uint8_t ky = 0;
@@ -108,6 +115,12 @@ void sparse_conv2d_outputs(const uint8_t *in, uint8_t *out, const SparseConv2dAr
   SparseConv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint8_t *row = a.stream;
+  SparseConvGeometry g;
+  g.plane = (index_t)a.in_h * a.in_w;
+  const int16_t y_end = (int16_t)(a.in_h - (a.kernel_h - 1) * a.dilation_h);
+  const int16_t x_end = (int16_t)(a.in_w - (a.kernel_w - 1) * a.dilation_w);
+  g.y_end = (uint16_t)(y_end > 0 ? y_end : 0);
+  g.x_end = (uint16_t)(x_end > 0 ? x_end : 0);
   index_t o = 0;
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
     const int32_t bias = DMC_READ_I32(a.bias + oc);
@@ -122,7 +135,7 @@ void sparse_conv2d_outputs(const uint8_t *in, uint8_t *out, const SparseConv2dAr
           const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
           for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
             const int16_t x0 = (int16_t)((px * a.pool_s + dx) * a.stride_w) - a.pad_left;
-            const int32_t acc = sparse_conv_window<WB, IB>(in, a, row, nbytes, DEPTHWISE ? oc : 0, y0, x0, bias);
+            const int32_t acc = sparse_conv_window<WB, IB>(in, a, g, row, nbytes, DEPTHWISE ? oc : 0, y0, x0, bias);
             if (acc > best) best = acc;
           }
         }
