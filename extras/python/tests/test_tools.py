@@ -297,7 +297,9 @@ def test_export_torchscript_and_onnx_compute_the_float_model(work, tmp_path):
     assert main(["export", str(work["best"]), "--torchscript", str(ts), "--onnx", str(ox)]) == 0
     model = load_checkpoint(work["best"]).float_model()
     x = torch.rand(5, 1, 16, 16)
-    with torch.no_grad():
+    import warnings
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)       # TorchScript is deprecated in torch 2.13
         want = model(x)
         assert torch.equal(torch.jit.load(str(ts))(x), want)
     from onnx.reference import ReferenceEvaluator
