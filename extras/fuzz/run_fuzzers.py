@@ -46,7 +46,7 @@ TARGETS = {
     "py_artifact": ("python", ["-timeout=10", f"-dict={HERE / 'artifact.dict'}"]),
     "py_frames": ("python", ["-timeout=10", "-max_len=512"]),
     "cpp_frames": ("cpp", ["-timeout=5", "-max_len=1024"]),
-    "cpp_runner": ("cpp", ["-timeout=5", "-max_len=2048"]),
+    "cpp_runner": ("cpp", ["-timeout=5", "-max_len=1024"]),
 }
 _CRASH_PREFIXES = ("crash-", "timeout-", "oom-", "leak-", "slow-unit-")
 

@@ -87,8 +87,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t last_result = 0;
     for (size_t i = 0; i < g_out.size(); i += 7u + (g_out[i + 3] | (g_out[i + 4] << 8)))
       if (g_out[i + 2] == dmc::proto::kResult) last_result = i;
-    bool matched = false;
-    for (size_t s = 0; s + 7u + nin <= stream.size() && !matched; ++s) {
+    bool matched = false;   // searched from the end: the last frame sent is the likely one
+    for (size_t s = stream.size() >= 7u + nin ? stream.size() - 7u - nin + 1 : 0; s-- > 0 && !matched;) {
       if (stream[s] != dmc::proto::kSync || stream[s + 1] != dmc::proto::kVersion ||
           stream[s + 2] != dmc::proto::kInfer || (stream[s + 3] | (stream[s + 4] << 8)) != nin)
         continue;
