@@ -277,17 +277,7 @@ def run_linear_layer(matrix, value_bits: int, x, bias, multiplier: int, shift: i
                     name="linear_layer")
     out, stamps = run(program, target, workdir)
     n = m.shape[0]
-    if len(out) != n * (2 if dense else 1):
-        raise HarnessError(f"{target}: the program wrote {len(out)} bytes, expected {n * (2 if dense else 1)}")
-    at = dict(stamps)
-    res = {"sparse": np.frombuffer(out[:n], np.uint8).astype(np.int64)}
-    if dense:
-        res["dense"] = np.frombuffer(out[n:], np.uint8).astype(np.int64)
-    if target == "uno":
-        res["sparse_cycles"] = at[2] - at[1]
-        if dense:
-            res["dense_cycles"] = at[4] - at[3]
-    return res
+    return _layer_results(out, stamps, n, dense, target)
 
 
 def run_model(model, codes, target: str, workdir) -> tuple[np.ndarray, list[int]]:
@@ -413,6 +403,12 @@ def run_conv_layer(weight, value_bits: int, x, bias, multiplier: int, shift: int
     oc, _, kh, kw = np.asarray(weight).shape
     _, h, wd = np.asarray(x).shape
     n = oc * ((h - kh + 1) // pool) * ((wd - kw + 1) // pool)
+    return _layer_results(out, stamps, n, dense, target)
+
+
+def _layer_results(out: bytes, stamps, n: int, dense: bool, target: str) -> dict:
+    """A layer program's ``n`` sparse outputs (then ``n`` dense ones) and, on the Uno, the cycles
+    between its stamps 1-2 (sparse) and 3-4 (dense)."""
     if len(out) != n * (2 if dense else 1):
         raise HarnessError(f"{target}: the program wrote {len(out)} bytes, expected {n * (2 if dense else 1)}")
     at = dict(stamps)
