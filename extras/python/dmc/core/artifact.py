@@ -239,6 +239,8 @@ def _check_weighted(m, op, attrs, where, static):
         a = m.arrays.get(f"{name}.{key}")
         if a is None:
             raise ArtifactError(f"{where}: array '{name}.{key}' is missing")
+        if a.ndim != 1:             # the interpreter and the kernels read flat vectors
+            raise ArtifactError(f"{where}: array '{name}.{key}' must be one-dimensional, has shape {list(a.shape)}")
         if a.dtype != dtype or (size is not None and a.size != size) or (
                 size is None and key != "weight_stream" and a.size not in (1, oc)):
             raise ArtifactError(f"{where}: array '{name}.{key}' has {a.size} elements of {a.dtype}")
