@@ -2,6 +2,8 @@
 
     .venv/bin/python extras/experiments/lenet5/run.py            # ~25 min on 2 cores
     .venv/bin/python extras/experiments/lenet5/run.py --publish  # also refresh examples/MnistLeNet5/*.dmc
+    .venv/bin/python extras/experiments/lenet5/run.py --recipes ultra8 --qat-epochs 8 \
+        --baseline results/lenet5_baseline.pt --out /tmp/ultra8   # Ultra with an 8-bit input
 
 Writes results/lenet5_table.{md,csv}, results/lenet5_results.json, results/accuracy_vs_bytes.png,
 results/lenet5_{ultra,tiny}.dmc and the baseline weights (results/lenet5_baseline.pt).
@@ -27,11 +29,14 @@ def main():
     p.add_argument("--qat-epochs", type=int, default=30, help="quantization-aware training epochs (default 30)")
     p.add_argument("--no-measure", action="store_true", help="skip the simulated-Uno build and measurement")
     p.add_argument("--baseline", help="reuse baseline weights (a lenet5_baseline.pt) instead of training")
+    p.add_argument("--recipes", nargs="+", default=["ultra", "tiny"], choices=["ultra", "tiny", "ultra8"],
+                   help="compression recipes to run (default: ultra tiny; ultra8 is Ultra with an 8-bit input)")
     p.add_argument("--publish", action="store_true", help="copy the .dmc artifacts into examples/MnistLeNet5")
     a = p.parse_args()
-    run(a.out, epochs=a.epochs, qat_epochs=a.qat_epochs, measure=not a.no_measure, baseline_state=a.baseline)
+    run(a.out, epochs=a.epochs, qat_epochs=a.qat_epochs, measure=not a.no_measure, baseline_state=a.baseline,
+        recipes=a.recipes)
     if a.publish:
-        for name in ("ultra", "tiny"):
+        for name in a.recipes:
             shutil.copy(Path(a.out) / f"lenet5_{name}.dmc", ROOT / "examples" / "MnistLeNet5" / f"lenet5_{name}.dmc")
 
 

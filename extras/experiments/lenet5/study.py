@@ -23,9 +23,10 @@ from dmc.compression.compressed_model import compress
 from dmc.compression.conversion import convert
 from dmc.compression.training import random_shift
 from dmc.data import mnist_loaders
-from dmc.zoo.lenet import LENET5_TINY, LENET5_ULTRA, SEED_TABLE, lenet5, train_baseline
+from dmc.zoo.lenet import LENET5_TINY, LENET5_ULTRA, LENET5_ULTRA8, SEED_TABLE, lenet5, train_baseline
 
-RECIPES = {"ultra": ("DMC Ultra", LENET5_ULTRA), "tiny": ("DMC Tiny", LENET5_TINY)}
+RECIPES = {"ultra": ("DMC Ultra", LENET5_ULTRA), "tiny": ("DMC Tiny", LENET5_TINY),
+           "ultra8": ("DMC Ultra, 8-bit input", LENET5_ULTRA8)}
 FLOAT_BYTES = 4
 
 

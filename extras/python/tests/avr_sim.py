@@ -79,9 +79,9 @@ static void finish() {
 """
 
 
-def run_models(models, codes_per_model, workdir, extra_flags=()) -> tuple[list[np.ndarray], list[list[int]]]:
+def run_models(models, codes_per_model, workdir, extra_flags=(), overlap="auto") -> tuple[list[np.ndarray], list[list[int]]]:
     """Build one firmware with every model and its inputs, run it in simavr; returns the output
-    codes per model (N, *output_shape) and the cycles of each inference."""
+    codes per model (N, *output_shape) and the cycles of each inference (``overlap``: the planner's)."""
     d = Path(workdir)
     d.mkdir(parents=True, exist_ok=True)
     names = [f"m{i}" for i in range(len(models))]
@@ -89,7 +89,7 @@ def run_models(models, codes_per_model, workdir, extra_flags=()) -> tuple[list[n
     main += [f'#include "{n}.h"' for n in names]
     body = []
     for n, m, codes in zip(names, models, codes_per_model):
-        codegen(m, d, n)
+        codegen(m, d, n, overlap)
         bits = m.input_quant["bits"]
         raw = b"".join(pack(c.ravel(), bits) for c in np.asarray(codes))
         main.append(f"static const uint8_t in_{n}[{len(raw)}] PROGMEM = {{{', '.join(map(str, raw))}}};")

@@ -17,6 +17,13 @@
  * outputs. requantize_to_code is non-decreasing in acc (m > 0), so the max is taken over the
  * accumulators and requantized once: bit-identical to pooling the codes, and the full conv
  * output never exists in SRAM. pool_k = pool_s = 1 is a plain conv.
+ *
+ * Order and layouts (the memory plan of dmc.core.planner relies on both): the outputs are
+ * computed one (pooled) output row at a time, every output channel of row py before row py + 1,
+ * so the input rows above the current windows are dead once a row is done and an output placed
+ * below its input may grow over them. LAYOUT says how input and output are laid out: CHW, or
+ * with interleaved rows (kInterleavedIn / kInterleavedOut, "HCW": element (c, y, x) at
+ * (y * C + c) * W + x, so that a tensor computed row by row is written front to back).
  */
 #ifndef DMC_KERNELS_CONV2D_H
 #define DMC_KERNELS_CONV2D_H
@@ -42,19 +49,39 @@ struct Conv2dArgs {
   uint8_t per_channel;
 };
 
+/* The layouts of a conv's input and output (template argument LAYOUT, a set of these bits). */
+enum ConvLayout : uint8_t {
+  kPlainLayout = 0,     // input and output CHW
+  kInterleavedIn = 1,   // the input is HCW
+  kInterleavedOut = 2,  // the output is HCW
+  kOverlapping = 4,     // the output overlaps the input: it must be computed row by row
+};
+
+/* Element strides (between channels, between rows) of a C x H x W tensor. */
+struct TensorStrides {
+  index_t chan, row;
+};
+
+DMC_INLINE TensorStrides tensor_strides(bool interleaved, uint16_t c, uint16_t h, uint16_t w) {
+  TensorStrides s;
+  s.chan = interleaved ? (index_t)w : (index_t)((index_t)h * w);
+  s.row = interleaved ? (index_t)((index_t)c * w) : (index_t)w;
+  return s;
+}
+
 /* Accumulates one filter (channels [c0, c0 + n_c)) at window origin (y0, x0). */
-template <uint8_t WB, uint8_t IB>
+template <uint8_t WB, uint8_t IB, bool INTERLEAVED = false>
 DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, uint32_t filter, uint16_t c0, uint16_t n_c,
                                int16_t y0, int16_t x0, int32_t acc) {
-  const index_t plane = (index_t)a.in_h * a.in_w;
+  const TensorStrides st = tensor_strides(INTERLEAVED, a.in_c, a.in_h, a.in_w);
   const bool inside = y0 >= 0 && x0 >= 0 && y0 + (int16_t)((a.kernel_h - 1) * a.dilation_h) < (int16_t)a.in_h &&
                       x0 + (int16_t)((a.kernel_w - 1) * a.dilation_w) < (int16_t)a.in_w;
   WeightStream<WB> w;
   w.seek(a.weight, filter);
   if (inside) {
-    index_t base = (index_t)c0 * plane + (index_t)y0 * a.in_w + (index_t)x0;
-    const index_t row_step = (index_t)a.dilation_h * a.in_w;
-    for (uint16_t c = 0; c < n_c; ++c, base += plane) {
+    index_t base = (index_t)c0 * st.chan + (index_t)y0 * st.row + (index_t)x0;
+    const index_t row_step = (index_t)a.dilation_h * st.row;
+    for (uint16_t c = 0; c < n_c; ++c, base += st.chan) {
       index_t row = base;
       for (uint8_t ky = 0; ky < a.kernel_h; ++ky, row += row_step) {
         index_t i = row;
@@ -67,11 +94,11 @@ DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, uint32_t 
   }
   const uint8_t zin = a.in_zero_point;
   for (uint16_t c = 0; c < n_c; ++c) {
-    const index_t plane_base = (index_t)(c0 + c) * plane;
+    const index_t chan_base = (index_t)(c0 + c) * st.chan;
     for (uint8_t ky = 0; ky < a.kernel_h; ++ky) {
       const int16_t iy = (int16_t)(y0 + ky * a.dilation_h);
       const bool row_ok = iy >= 0 && iy < (int16_t)a.in_h;
-      const index_t row = plane_base + (index_t)(row_ok ? iy : 0) * a.in_w;
+      const index_t row = chan_base + (index_t)(row_ok ? iy : 0) * st.row;
       for (uint8_t kx = 0; kx < a.kernel_w; ++kx) {
         const int16_t ix = (int16_t)(x0 + kx * a.dilation_w);
         const uint8_t v = (row_ok && ix >= 0 && ix < (int16_t)a.in_w) ? Packed<IB>::get(in, row + ix) : zin;
@@ -82,30 +109,32 @@ DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, uint32_t 
   return acc;
 }
 
-/* The output loops shared by conv2d and depthwise_conv2d: per output channel its bias and
- * requantization constants, per (pooled) output position the max over the pool window. */
-template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE, uint8_t KW>
+/* The output loops shared by conv2d and depthwise_conv2d: per (pooled) output row, per output
+ * channel its bias and requantization constants, per position the max over the pool window. */
+template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE, uint8_t KW, uint8_t LAYOUT = kPlainLayout>
 void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
   Conv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t filter_size = (uint32_t)(DEPTHWISE ? 1 : a.in_c) * a.kernel_h * a.kernel_w;
-  index_t o = 0;
+  const TensorStrides os = tensor_strides((LAYOUT & kInterleavedOut) != 0, a.out_c, a.out_h, a.out_w);
 #if defined(__AVR__)  // the one dispatch to the AVR inner loops
   if (KW != 0) {      // the generated code passes KW only for layers these loops take (see conv2d)
     avr::memory_barrier();
-    avr::Window g = {in, a.weight, (index_t)((index_t)a.in_h * a.in_w), a.in_h, a.in_w,
-                     (index_t)((index_t)a.dilation_h * a.in_w), a.kernel_h, a.dilation_h, a.in_zero_point,
+    const TensorStrides is = tensor_strides((LAYOUT & kInterleavedIn) != 0, a.in_c, a.in_h, a.in_w);
+    avr::Window g = {in, a.weight, is.chan, a.in_h, a.in_w, is.row,
+                     (index_t)((index_t)a.dilation_h * is.row), a.kernel_h, a.dilation_h, a.in_zero_point,
                      a.pool_k, a.stride_h, a.stride_w, {0, 0}, 0, 0, 0};
     avr::finish_window<IB>(g, KW);
-    for (uint16_t oc = 0; oc < a.out_c; ++oc) {
-      const int32_t bias = DMC_READ_I32(a.bias + oc);
-      const uint16_t q = a.per_channel ? oc : 0;
-      const int16_t m = DMC_READ_I16(a.multiplier + q);
-      const uint8_t sh = DMC_READ_U8(a.shift + q);
-      const uint32_t filter = (uint32_t)oc * filter_size;
-      const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
-      int16_t y0 = (int16_t)-a.pad_top;
-      for (uint16_t py = 0; py < a.out_h; ++py, y0 = (int16_t)(y0 + a.pool_s * a.stride_h)) {
+    int16_t y0 = (int16_t)-a.pad_top;
+    for (uint16_t py = 0; py < a.out_h; ++py, y0 = (int16_t)(y0 + a.pool_s * a.stride_h)) {
+      for (uint16_t oc = 0; oc < a.out_c; ++oc) {
+        const int32_t bias = DMC_READ_I32(a.bias + oc);
+        const uint16_t q = a.per_channel ? oc : 0;
+        const int16_t m = DMC_READ_I16(a.multiplier + q);
+        const uint8_t sh = DMC_READ_U8(a.shift + q);
+        const uint32_t filter = (uint32_t)oc * filter_size;
+        const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
+        index_t o = (index_t)((index_t)oc * os.chan + (index_t)py * os.row);
         int16_t x0 = (int16_t)-a.pad_left;
         for (uint16_t px = 0; px < a.out_w; ++px, x0 = (int16_t)(x0 + a.pool_s * a.stride_w)) {
           const int32_t best = bias + avr::conv_pooled<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c, y0, x0);
@@ -116,21 +145,23 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
     return;
   }
 #endif
-  for (uint16_t oc = 0; oc < a.out_c; ++oc) {
-    const int32_t bias = DMC_READ_I32(a.bias + oc);
-    const uint16_t q = a.per_channel ? oc : 0;
-    const int16_t m = DMC_READ_I16(a.multiplier + q);
-    const uint8_t sh = DMC_READ_U8(a.shift + q);
-    const uint32_t filter = (uint32_t)oc * filter_size;
-    const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
-    for (uint16_t py = 0; py < a.out_h; ++py) {
+  for (uint16_t py = 0; py < a.out_h; ++py) {
+    for (uint16_t oc = 0; oc < a.out_c; ++oc) {
+      const int32_t bias = DMC_READ_I32(a.bias + oc);
+      const uint16_t q = a.per_channel ? oc : 0;
+      const int16_t m = DMC_READ_I16(a.multiplier + q);
+      const uint8_t sh = DMC_READ_U8(a.shift + q);
+      const uint32_t filter = (uint32_t)oc * filter_size;
+      const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
+      index_t o = (index_t)((index_t)oc * os.chan + (index_t)py * os.row);
       for (uint16_t px = 0; px < a.out_w; ++px) {
         int32_t best = kAccMin;
         for (uint8_t dy = 0; dy < a.pool_k; ++dy) {
           const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
           for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
             const int16_t x0 = (int16_t)((px * a.pool_s + dx) * a.stride_w) - a.pad_left;
-            const int32_t acc = conv_window<WB, IB>(in, a, filter, c0, n_c, y0, x0, bias);
+            const int32_t acc =
+                conv_window<WB, IB, (LAYOUT & kInterleavedIn) != 0>(in, a, filter, c0, n_c, y0, x0, bias);
             if (acc > best) best = acc;
           }
         }
@@ -148,16 +179,17 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
 
 namespace dmc {
 
-/* KW: 0, or the layer's kernel width when the layer suits the AVR loops (8- or 4-bit weights, no
+/* LAYOUT: see ConvLayout above (the generated code passes the planner's choice).
+ * KW: 0, or the layer's kernel width when the layer suits the AVR loops (8- or 4-bit weights, no
  * horizontal dilation, 8-bit input or an even input width, KH * KW <= 256): the generated code
  * passes it so (dmc.deploy.codegen.avr_kernel_width), and an AVR build then compiles the loops
  * for that width only. Other targets ignore it. */
-template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0>
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0, uint8_t LAYOUT = kPlainLayout>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
 #if DMC_ARM_DSP
-  if (arm::conv2d_dsp<WB, IB, OB>(in, out, flash_args)) return;
+  if (LAYOUT == kPlainLayout && arm::conv2d_dsp<WB, IB, OB>(in, out, flash_args)) return;
 #endif
-  conv2d_outputs<WB, IB, OB, false, KW>(in, out, flash_args);
+  conv2d_outputs<WB, IB, OB, false, KW, LAYOUT>(in, out, flash_args);
 }
 
 }  // namespace dmc

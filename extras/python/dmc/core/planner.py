@@ -1,19 +1,38 @@
 """Execution and memory plan for the C++ runtime: which kernel runs each op, which ops are
-fused, and where every activation lives in the one static arena.
+fused, how each activation is laid out and where it lives in the one static arena.
 
 * conv2d followed by a max pool (no padding, square window) that alone reads it is fused: the
   conv output never exists in SRAM.
 * flatten is free (the bytes are already in CHW order); the element-wise steps (clamp, add,
   channel shift, hard-sigmoid / hard-swish, channel multiply) run in place when their (first)
   input dies at that step and has the same bit width.
+* Overlapping convs (``overlap``): a dense conv computes its output one (pooled) row at a time,
+  every output channel of that row before the next row, so the input rows above the current
+  window are dead once the row is written. Its output may then start below its input and grow
+  over the input rows it has consumed, as long as every byte it writes lies below the first
+  input byte still to be read (:func:`overlap_distance`: the smallest input-minus-output offset
+  that guarantees it, to the byte). A conv output read only by dense convs is laid out with its
+  rows interleaved (``HCW``: row y holds row y of every channel, so the tensor is written
+  front to back while it is computed); the convs that read it take the row and channel strides
+  of that layout. The model input and output and everything read by other kernels stay CHW.
 * Buffers are placed greedily, largest first, at the lowest offset that does not overlap a
-  buffer alive at the same time (the model output stays alive after the last step).
+  buffer alive at the same time (the model output stays alive after the last step), except
+  that an overlapping conv's output and its input may share the bytes its distance allows.
+
+``overlap="auto"`` (the default) plans both ways and keeps the overlapping plan only when its
+arena is smaller: the plain plan keeps every layer on the fastest kernels (the Cortex-M DSP
+loops take CHW inputs only). ``"always"`` overlaps and interleaves wherever legal (the parity
+tests use it), ``"never"`` never does.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import DMCError
+from ..errors import ConfigError, DMCError
+from .weights import weight_storage
+
+OVERLAP_MODES = ("auto", "always", "never")
+CHW, HCW = "CHW", "HCW"
 
 
 @dataclass
@@ -24,6 +43,7 @@ class Step:
     output: str                 # tensor written
     fused: dict | None = None   # the max pool fused into a conv
     inplace: bool = False
+    overlap: int | None = None  # overlapping conv: input offset - output offset must be >= this
 
 
 @dataclass
@@ -33,25 +53,56 @@ class Plan:
     offsets: dict[str, int] = field(default_factory=dict)   # buffer -> arena offset
     sizes: dict[str, int] = field(default_factory=dict)     # buffer -> bytes
     arena_bytes: int = 0
+    layouts: dict[str, str] = field(default_factory=dict)   # tensor -> HCW; absent: CHW
+    lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)  # buffer -> (first, last) step
 
     def offset(self, tensor: str) -> int:
         return self.offsets[self.buffer_of[tensor]]
+
+    def layout(self, tensor: str) -> str:
+        return self.layouts.get(tensor, CHW)
+
+    def overlapping(self, step: Step) -> bool:
+        """Whether the step's output was placed over (part of) its input."""
+        if step.overlap is None:
+            return False
+        i, o = self.offset(step.inputs[0]), self.offset(step.output)
+        return i < o + self.sizes[self.buffer_of[step.output]] and o < i + self.sizes[self.buffer_of[step.inputs[0]]]
+
+    def live_at(self, s_idx: int) -> list[str]:
+        """The buffers alive during step ``s_idx`` (-1: the input before the first step)."""
+        return [b for b, (lo, hi) in self.lifetimes.items() if lo <= s_idx <= hi]
 
 
 # kernels that read element i before writing element i (the shift in a direction-aware order),
 # so their output may take their first input's buffer
 INPLACE_KERNELS = ("clamp", "add", "channel_shift", "hard_sigmoid", "hard_swish", "channel_mul")
+# the dense conv kernels that compute row by row (src/dmc/kernels/conv2d.h) and take any layout
+ROW_KERNELS = ("conv2d", "depthwise_conv2d")
 
 
 class PlanError(DMCError):
     pass
 
 
-def plan(model) -> Plan:
+class ArenaTooLargeError(PlanError):
+    """The planned arena exceeds the SRAM a board leaves for activations."""
+
+
+def plan(model, overlap: str = "auto") -> Plan:
     """The plan of an integer model (anything with ops, tensors, output and tensor_bytes())."""
+    if overlap not in OVERLAP_MODES:
+        raise ConfigError(f"overlap must be one of {list(OVERLAP_MODES)}, got {overlap!r}")
     if model.scheme != "static":
         raise PlanError("only the static (integer-only) scheme can be compiled for the C++ runtime; "
                         "this model uses the dynamic scheme (float activations)")
+    if overlap == "auto":
+        plain, fine = _plan(model, False), _plan(model, True)
+        return fine if fine.arena_bytes < plain.arena_bytes else plain
+    return _plan(model, overlap == "always")
+
+
+def _plan(model, overlap: bool) -> Plan:
     ops = model.ops
     readers: dict[str, list[int]] = {}
     for i, op in enumerate(ops):
@@ -59,6 +110,7 @@ def plan(model) -> Plan:
             readers.setdefault(t, []).append(i)
     buffer_of = {ops[0]["name"]: ops[0]["name"]}
     steps: list[Step] = []
+    step_of_op: dict[int, int] = {}
     skip = set()
     for i, op in enumerate(ops[1:], start=1):
         if i in skip:
@@ -68,6 +120,7 @@ def plan(model) -> Plan:
         if kind == "flatten":
             buffer_of[name] = buffer_of[ins[0]]
             continue
+        step_of_op[i] = len(steps)
         if kind == "conv2d" and op["attrs"].get("groups", 1) > 1 and not op["attrs"]["depthwise"]:
             steps.append(Step("grouped_conv2d", op, ins, name))
         elif kind == "conv2d":
@@ -110,24 +163,132 @@ def plan(model) -> Plan:
     last[buffer_of[model.output]] = n
     for t, b in buffer_of.items():
         sizes[b] = max(sizes.get(b, 0), model.tensor_bytes(t))
-    p = Plan(steps, buffer_of, sizes=sizes)
-    placed: list[tuple[int, int, str]] = []          # (offset, end, buffer)
-    for b in sorted(sizes, key=lambda b: (-sizes[b], first.get(b, 0), b)):
-        lo_b, hi_b = first.get(b, -1), last.get(b, first.get(b, -1))
-        conflicts = sorted((o, e) for o, e, other in placed
-                           if not (last.get(other, first[other]) < lo_b or hi_b < first[other]))
-        offset = 0
-        for o, e in conflicts:
-            if offset + sizes[b] <= o:
-                break
-            offset = max(offset, e)
-        placed.append((offset, offset + sizes[b], b))
-        p.offsets[b] = offset
-    p.arena_bytes = max((e for _, e, _ in placed), default=0)
+    p = Plan(steps, buffer_of, sizes=sizes, lifetimes={b: (first[b], last.get(b, first[b])) for b in sizes})
+    pairs: dict[tuple[str, str], int] = {}       # (input buffer, output buffer) -> overlap distance
+    if overlap:
+        p.layouts = _interleaved(model, steps, readers, step_of_op)
+        for s_idx, step in enumerate(steps):
+            if not _row_kernel(step):
+                continue
+            src, dst = buffer_of[step.inputs[0]], buffer_of[step.output]
+            if last[src] == s_idx and src != buffer_of[model.output] and first[dst] == s_idx:
+                step.overlap = overlap_distance(model, step, p.layout(step.inputs[0]), p.layout(step.output))
+                pairs[(src, dst)] = step.overlap
+    order = sorted(sizes, key=lambda b: (-sizes[b], first.get(b, 0), b))
+    best = _place(p, order, pairs)
+    # an overlapping output must lie below its input: also try placing it just before its input
+    # (for one pair at a time and for all; in step order, so that a chain of overlaps nests)
+    for chosen in [[pair] for pair in pairs] + ([list(pairs)] if len(pairs) > 1 else []):
+        hoisted = list(order)
+        for src, dst in chosen:
+            hoisted.remove(dst)
+            hoisted.insert(hoisted.index(src), dst)
+        other = _place(p, hoisted, pairs)
+        if max(other.values(), default=0) < max(best.values(), default=0):
+            best = other
+    p.offsets = {b: best[b] - sizes[b] for b in order}
+    p.arena_bytes = max(best.values(), default=0)
     return p
+
+
+def _place(p: Plan, order: list[str], pairs: dict) -> dict[str, int]:
+    """Greedy placement in ``order``, each buffer at the lowest offset that clashes with no placed
+    buffer alive at the same time; returns buffer -> end offset (insertion-ordered by ``order``)."""
+    sizes, ends, offsets = p.sizes, {}, {}
+    for b in order:
+        lo_b, hi_b = p.lifetimes[b]
+        forbidden = []                               # open intervals of start offsets
+        for other, o in offsets.items():
+            lo_o, hi_o = p.lifetimes[other]
+            if hi_o < lo_b or hi_b < lo_o:
+                continue
+            e = o + sizes[other]
+            if (b, other) in pairs:                  # b is the input, `other` the output over it
+                forbidden.append((o - sizes[b], min(e, o + pairs[(b, other)])))
+            elif (other, b) in pairs:                # b is the output, `other` the input under it
+                forbidden.append((max(o - sizes[b], o - pairs[(other, b)]), e))
+            else:
+                forbidden.append((o - sizes[b], e))
+        offsets[b] = min(s for s in [0] + [hi for _, hi in forbidden]
+                         if s >= 0 and not any(lo < s < hi for lo, hi in forbidden))
+        ends[b] = offsets[b] + sizes[b]
+    return ends
 
 
 def _fusable_pool(op) -> bool:
     a = op["attrs"]
     k, s, pad = a["kernel"], a["stride"], a["padding"]
     return k[0] == k[1] and s[0] == s[1] and list(pad) == [0, 0]
+
+
+def _row_kernel(step: Step) -> bool:
+    return step.kernel in ROW_KERNELS and weight_storage(step.op) == "dense"
+
+
+def _interleaved(model, steps, readers, step_of_op) -> dict[str, str]:
+    """The conv outputs to lay out HCW: written by a dense row-by-row conv and read only by such."""
+    out = {}
+    for step in steps:
+        t = step.output
+        if not _row_kernel(step) or t == model.output or not readers.get(t):
+            continue
+        if all(i in step_of_op and _row_kernel(steps[step_of_op[i]]) for i in readers[t]):
+            out[t] = HCW
+    return out
+
+
+def strides(shape, layout: str) -> tuple[int, int]:
+    """(channel stride, row stride) in elements of a C x H x W tensor in ``layout``.
+
+    >>> strides((6, 14, 14), "CHW"), strides((6, 14, 14), "HCW")
+    ((196, 14), (14, 84))
+    """
+    c, h, w = shape
+    return (h * w, w) if layout == CHW else (w, c * w)
+
+
+def overlap_distance(model, step: Step, in_layout: str, out_layout: str) -> int:
+    """The smallest ``input offset - output offset`` (bytes) with which a row-by-row conv may
+    write its output over its own input.
+
+    The kernel computes (pooled) output row ``py`` for every channel before row ``py + 1``; its
+    windows start at input row ``r(py) = py * pool_stride * stride - pad_top`` (at least 0),
+    and no later window reads a row above it. So while row ``py`` is written, input elements
+    from ``r(py) * row_stride`` on are still to be read, and every output byte written so far
+    must lie below them: ``out_end(py) <= distance + in_start(py)`` in bytes, where a partly
+    written (or read) byte of a packed tensor counts as a whole byte.
+    """
+    a = step.op["attrs"]
+    ib = model.tensors[step.inputs[0]]["bits"]
+    ob = model.tensors[step.output]["bits"]
+    _, in_rows = strides(model.tensors[step.inputs[0]]["shape"], in_layout)
+    oc, oh, ow = model.tensors[step.output]["shape"]
+    out_cs, out_rs = strides((oc, oh, ow), out_layout)
+    ps = step.fused["attrs"]["stride"][0] if step.fused else 1
+    need = 0
+    for py in range(oh):
+        first_row = max(0, py * ps * a["stride"][0] - a["padding"][0])
+        in_start = first_row * in_rows * ib // 8
+        last_elem = (oc - 1) * out_cs + py * out_rs + ow - 1     # the highest element written so far
+        out_end = last_elem * ob // 8 + 1
+        need = max(need, out_end - in_start)
+    return need
+
+
+def check_arena(model, p: Plan, limit: int, where: str) -> None:
+    """Raise :class:`ArenaTooLargeError` when the arena of ``p`` exceeds ``limit`` bytes, naming
+    the step where the most bytes are alive and what they are."""
+    if p.arena_bytes <= limit:
+        return
+    peak, at = -1, -1
+    for s_idx in range(-1, len(p.steps)):
+        live = sum(p.sizes[b] for b in p.live_at(s_idx))
+        if live > peak:
+            peak, at = live, s_idx
+    step = "before the first step (the input)" if at < 0 else \
+        f"at step {at} ({p.steps[at].op['attrs'].get('alias') or p.steps[at].op['name']}, {p.steps[at].kernel})"
+    alive = ", ".join(f"'{b}' {p.sizes[b]} B" for b in p.live_at(at))
+    raise ArenaTooLargeError(
+        f"{where}: the activation arena needs {p.arena_bytes} B but only {limit} B are left for it; the most "
+        f"is alive {step}: {alive}. Lower that layer's activation bits or channels, or quantize the input "
+        "to fewer bits")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.artifact import dumps
 from ..core.intmodel import IntModel
-from ..core.planner import Plan, plan
+from ..core.planner import HCW, Plan, plan
 from ..core.weights import weight_storage
 from ..errors import DMCError
 from ..version import __version__
@@ -101,6 +101,13 @@ class _Emitter:
         t = self.m.tensors[tensor]
         return t["bits"], t["zero_point"], (1 << t["bits"]) - 1
 
+    def layout(self, st) -> str:
+        """The LAYOUT template argument of a conv step (src/dmc/kernels/conv2d.h), '' when plain."""
+        bits = [name for on, name in ((self.p.layout(st.inputs[0]) == HCW, "dmc::kInterleavedIn"),
+                                      (self.p.layout(st.output) == HCW, "dmc::kInterleavedOut"),
+                                      (self.p.overlapping(st), "dmc::kOverlapping")) if on]
+        return f", {' | '.join(bits)}" if bits else ""
+
     def weights(self, op):
         n = op["name"]
         c = op["attrs"]["alias"]
@@ -162,8 +169,11 @@ class _Emitter:
                                   f"{self.buf(ins[0])}, {self.buf(st.output)}, &a_{c}{groups});  // {desc}")
             else:
                 kw_arg = avr_kernel_width(a["weight_bits"], ib, (kh, kw), a["dilation"][1], w)
-                self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}, {kw_arg}>({self.buf(ins[0])}, "
-                                  f"{self.buf(st.output)}, &a_{c});  // {desc}")
+                layout = self.layout(st)
+                if self.p.overlapping(st):
+                    desc += f" (written over its input, {self.p.offset(ins[0]) - self.p.offset(st.output)} B below it)"
+                self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}, {kw_arg}{layout}>("
+                                  f"{self.buf(ins[0])}, {self.buf(st.output)}, &a_{c});  // {desc}")
         elif st.kernel == "linear":
             ptrs, per_ch = self.weights(op)
             out_f, in_f = a["weight_shape"]
@@ -237,10 +247,10 @@ class _Emitter:
                               f"{self.buf(st.output)}, &a_{c});{note}")
 
 
-def generate(model: IntModel, name: str) -> dict[str, str]:
-    """Return {"NAME.h": text, "NAME.cpp": text} for ``model``."""
+def generate(model: IntModel, name: str, overlap: str = "auto") -> dict[str, str]:
+    """Return {"NAME.h": text, "NAME.cpp": text} for ``model`` (``overlap``: see :func:`dmc.core.planner.plan`)."""
     check_identifier(name)
-    p = plan(model)
+    p = plan(model, overlap)
     e = _Emitter(model, name, p)
     for i, st in enumerate(p.steps):
         e.step(i, st)
@@ -341,13 +351,13 @@ def _float(v: float) -> str:
     return f"{float(np.float32(v)):.9g}f"
 
 
-def codegen(model: IntModel, out_dir, name: str) -> list[Path]:
+def codegen(model: IntModel, out_dir, name: str, overlap: str = "auto") -> list[Path]:
     """Write ``NAME.h`` and ``NAME.cpp`` into ``out_dir``; files whose content is unchanged are
     not rewritten (so build systems do not recompile them). Returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fname, text in generate(model, name).items():
+    for fname, text in generate(model, name, overlap).items():
         path = out / fname
         if not path.exists() or path.read_text() != text:
             path.write_text(text)

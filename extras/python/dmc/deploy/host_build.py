@@ -70,15 +70,16 @@ int main() {{
 
 class HostBuild:
     """Models compiled into one host executable; ``run(i, codes)`` streams inputs through model i.
-    With ``sanitize=True`` the executable is built with ASan and UBSan (SANITIZE_FLAGS)."""
+    With ``sanitize=True`` the executable is built with ASan and UBSan (SANITIZE_FLAGS); ``overlap``
+    is the planner's (:func:`dmc.core.planner.plan`)."""
 
     def __init__(self, models: list[IntModel], names: list[str], workdir, compiler: str | None = None,
-                 extra_flags=(), sanitize: bool = False):
+                 extra_flags=(), sanitize: bool = False, overlap: str = "auto"):
         self.models, self.names = list(models), list(names)
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         for m, n in zip(self.models, self.names):
-            codegen(m, self.dir, n)
+            codegen(m, self.dir, n, overlap)
         (self.dir / "harness.cpp").write_text(_harness(self.names))
         cxx = compiler or os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
         if not cxx:

@@ -87,7 +87,8 @@ void loop() {{
 class QemuBuild:
     """Models compiled into one firmware for QEMU board ``target`` ("m4" or "rv32")."""
 
-    def __init__(self, models: list[IntModel], names: list[str], workdir, target: str, extra_flags=()):
+    def __init__(self, models: list[IntModel], names: list[str], workdir, target: str, extra_flags=(),
+                 overlap: str = "auto"):
         if target not in TARGETS:
             raise BuildError(f"unknown QEMU target '{target}'; known: {sorted(TARGETS)}")
         t = self.target = TARGETS[target]
@@ -98,7 +99,7 @@ class QemuBuild:
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         for m, n in zip(self.models, self.names):
-            codegen(m, self.dir, n)
+            codegen(m, self.dir, n, overlap)
         (self.dir / "harness.cpp").write_text(_harness(self.names))
         shim = library_root() / "extras" / "platformio" / "shim"
         self.elf = self.dir / "harness.elf"

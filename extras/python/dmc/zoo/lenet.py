@@ -38,6 +38,13 @@ LENET5_ULTRA = {
     "quantize": {"scheme": "static", "bitwidth": 4, "granularity": "per_tensor", "activation_bitwidth": 8,
                  "input_bitwidth": 4, "layers": {"conv2d_0": {"granularity": "per_channel"}}},
 }
+# Ultra8: the Ultra recipe with the input image kept at 8 bits (256 grey levels). It fits an Uno
+# because the planner computes the first conv in place over the image (README, "Memory plan"):
+# its pooled output rows are written over input rows no later output needs.
+LENET5_ULTRA8 = {
+    "prune_channel": LENET5_ULTRA["prune_channel"],
+    "quantize": {**LENET5_ULTRA["quantize"], "input_bitwidth": 8},
+}
 # Tiny: 4-bit activations, 8-bit per-channel conv weights, 4-bit per-tensor linear weights; the
 # input image keeps 8 bits (its 784 B fit next to Tiny's small activations). Its 4-bit
 # activation ranges are learned during QAT (98.68% vs 98.46% validation accuracy with moving

@@ -25,17 +25,18 @@ namespace avr {
 struct Window {
   const uint8_t *in;
   const uint8_t *weight;
-  index_t plane;
+  index_t plane;       // elements between channels (h * w, or w with interleaved rows)
   uint16_t in_h, in_w;
-  index_t row_step;  // dilation_h * in_w
+  index_t row_stride;  // elements between rows (w, or c * w with interleaved rows)
+  index_t row_step;    // dilation_h * row_stride
   uint8_t kernel_h, dilation_h;
   uint8_t zin;
   uint8_t pool_k, stride_h, stride_w;
   // derived once per layer (finish_window): the assembly loop's pointer steps and chunking
   uint16_t row_skip[2];  // bytes from a row's last load to the next row, by starting nibble phase
-  uint16_t chan_skip;    // bytes from the row after a channel's last one to the next channel
+  int16_t chan_skip;     // bytes from the row after a channel's last one to the next channel
   uint8_t per_loop;      // channels per 24-bit flush
-  index_t dy_step;       // elements between vertically adjacent windows (stride_h * in_w)
+  index_t dy_step;       // elements between vertically adjacent windows (stride_h * row_stride)
 };
 
 /* Fills the derived fields of a window whose first fields are set. */
@@ -46,9 +47,9 @@ inline void finish_window(Window &g, uint8_t kernel_w) {
     const uint16_t loads = IB == 4 ? (uint16_t)((ph + kernel_w + 1) >> 1) : kernel_w;
     g.row_skip[ph] = (uint16_t)(row_bytes - loads);
   }
-  g.chan_skip = (uint16_t)((IB == 4 ? (g.plane >> 1) : g.plane) - (uint16_t)g.kernel_h * row_bytes);
+  g.chan_skip = (int16_t)((IB == 4 ? (g.plane >> 1) : g.plane) - (uint16_t)g.kernel_h * row_bytes);
   g.per_loop = (uint8_t)(kMaxTerms / ((uint16_t)kernel_w * g.kernel_h));
-  g.dy_step = (index_t)((index_t)g.stride_h * g.in_w);
+  g.dy_step = (index_t)((index_t)g.stride_h * g.row_stride);
 }
 
 /* sum(in * w) over channels [c0, c0 + n_c) of a window inside the input whose top-left element
@@ -61,7 +62,8 @@ DMC_INLINE int32_t conv_rows(const Window &g, const uint8_t *w, uint8_t wph, uin
   int32_t total = 0;
   const uint8_t xph = IB == 4 ? (uint8_t)(origin & 1) : 0;
   const uint8_t *x = g.in + (IB == 4 ? (origin >> 1) : origin);
-  const uint16_t row_skip = g.row_skip[xph], chan_skip = g.chan_skip;
+  const uint16_t row_skip = g.row_skip[xph];
+  const int16_t chan_skip = g.chan_skip;
   const uint8_t per_loop = g.per_loop;
   uint8_t in_flush = 0;
   const uint8_t kernel_h = g.kernel_h;
@@ -101,7 +103,7 @@ __attribute__((noinline)) int32_t conv_padded(const Window &g, const uint8_t *w,
   const uint8_t kx_lo = x0 < 0 ? (uint8_t)-x0 : 0;
   const int16_t right = (int16_t)g.in_w - x0;
   const uint8_t kx_hi = right < KW ? (uint8_t)(right > 0 ? right : 0) : KW;
-  index_t origin = (index_t)c0 * g.plane + (index_t)(y0 * (int16_t)g.in_w + x0);  // wraps; used inside only
+  index_t origin = (index_t)c0 * g.plane + (index_t)(y0 * (int16_t)g.row_stride + x0);  // wraps; used inside only
   const bool full_width = kx_lo == 0 && kx_hi == KW;
   for (uint16_t c = 0; c < n_c; ++c, origin += g.plane) {
     index_t row = origin;
@@ -159,7 +161,7 @@ __attribute__((noinline)) int32_t conv_pooled(const Window &g, uint32_t filter, 
     // scale, so the max is taken on them directly and converted once
     acc24_t best = 0;
     const uint16_t terms = (uint16_t)(n_c * KW * g.kernel_h);
-    index_t row_origin = (index_t)c0 * g.plane + (index_t)y0 * g.in_w + (index_t)x0;
+    index_t row_origin = (index_t)c0 * g.plane + (index_t)y0 * g.row_stride + (index_t)x0;
     for (uint8_t dy = 0; dy <= span; ++dy, row_origin += g.dy_step) {
       index_t origin = row_origin;
       for (uint8_t dx = 0; dx <= span; ++dx, origin += g.stride_w) {
@@ -197,7 +199,8 @@ __attribute__((noinline)) int32_t conv_pooled(const Window &g, uint32_t filter, 
     for (uint8_t dx = 0; dx < g.pool_k; ++dx, x = (int16_t)(x + g.stride_w)) {
       int32_t acc;
       if (y >= 0 && x >= 0 && y < y_last && x <= x_last) {
-        acc = conv_rows<WB, IB, KW>(g, w, wph, wbyte, (index_t)c0 * g.plane + (index_t)y * g.in_w + (index_t)x, n_c);
+        acc = conv_rows<WB, IB, KW>(g, w, wph, wbyte, (index_t)c0 * g.plane + (index_t)y * g.row_stride + (index_t)x,
+                                    n_c);
       } else {
         acc = conv_padded<WB, IB, KW>(g, w, wph, wbyte, c0, n_c, y, x);
       }
