@@ -18,13 +18,19 @@ def _summary(args):
 def _inspect(args):
     from .core.intmodel import load
     from .deploy.boards import get_board
-    from .deploy.budget import budget_text
+    from .core.planner import ArenaTooLargeError
+    from .deploy.budget import budget_text, check_fits
     model = load(args.model)
     board = get_board(args.board) if args.board else None
     text, fits = budget_text(model, board)
     print(text, end="")
     if not fits:
-        print(f"dmc inspect: error: {args.model} does not fit {board.name}", file=sys.stderr)
+        try:
+            check_fits(model, board)
+            detail = ""
+        except ArenaTooLargeError as e:             # the arena is what does not fit: say where
+            detail = f" ({e})"
+        print(f"dmc inspect: error: {args.model} does not fit {board.name}{detail}", file=sys.stderr)
         return 1
     return 0
 

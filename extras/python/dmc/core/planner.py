@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import ConfigError, DMCError
 from .weights import weight_storage
 
@@ -249,30 +251,48 @@ def strides(shape, layout: str) -> tuple[int, int]:
 
 def overlap_distance(model, step: Step, in_layout: str, out_layout: str) -> int:
     """The smallest ``input offset - output offset`` (bytes) with which a row-by-row conv may
-    write its output over its own input.
+    write its output over its own input: no input byte is read after an output byte landed on it.
 
-    The kernel computes (pooled) output row ``py`` for every channel before row ``py + 1``; its
-    windows start at input row ``r(py) = py * pool_stride * stride - pad_top`` (at least 0),
-    and no later window reads a row above it. So while row ``py`` is written, input elements
-    from ``r(py) * row_stride`` on are still to be read, and every output byte written so far
-    must lie below them: ``out_end(py) <= distance + in_start(py)`` in bytes, where a partly
-    written (or read) byte of a packed tensor counts as a whole byte.
+    The kernel (src/dmc/kernels/conv2d.h) computes the outputs in the order (pooled row py,
+    channel oc, column px), each one after reading its windows (only the taps inside the input:
+    padding reads nothing). Output k is written after the reads of window k and before those of
+    window k + 1, so with ``first_read[k]`` the lowest input byte that windows k + 1, k + 2, ...
+    read and ``end[k]`` one past the byte output k lands in (a partly written or read byte of a
+    packed tensor counts whole), the distance is ``max_k(end[k] - first_read[k])``.
     """
     a = step.op["attrs"]
     ib = model.tensors[step.inputs[0]]["bits"]
     ob = model.tensors[step.output]["bits"]
-    _, in_rows = strides(model.tensors[step.inputs[0]]["shape"], in_layout)
+    ic, ih, iw = model.tensors[step.inputs[0]]["shape"]
+    in_cs, in_rs = strides((ic, ih, iw), in_layout)
     oc, oh, ow = model.tensors[step.output]["shape"]
     out_cs, out_rs = strides((oc, oh, ow), out_layout)
-    ps = step.fused["attrs"]["stride"][0] if step.fused else 1
-    need = 0
-    for py in range(oh):
-        first_row = max(0, py * ps * a["stride"][0] - a["padding"][0])
-        in_start = first_row * in_rows * ib // 8
-        last_elem = (oc - 1) * out_cs + py * out_rs + ow - 1     # the highest element written so far
-        out_end = last_elem * ob // 8 + 1
-        need = max(need, out_end - in_start)
-    return need
+    pk, ps = (step.fused["attrs"]["kernel"][0], step.fused["attrs"]["stride"][0]) if step.fused else (1, 1)
+    kh, kw = a["weight_shape"][2:]
+    (sh, sw), (dh, dw), (pt, _, pl, _) = a["stride"], a["dilation"], a["padding"]
+
+    def first_tap(origin, k, d, size):
+        """Per window origin: the first coordinate of a tap inside [0, size), or `size` if none."""
+        skip = np.where(origin < 0, (-origin + d - 1) // d, 0)          # taps above / left of the input
+        first = origin + skip * d
+        return np.where((skip < k) & (first < size), first, size)
+
+    py, c, px = np.meshgrid(np.arange(oh), np.arange(oc), np.arange(ow), indexing="ij")   # write order
+    lowest = np.full(py.shape, np.iinfo(np.int64).max, np.int64)
+    for dy in range(pk):
+        y = first_tap((py * ps + dy) * sh - pt, kh, dh, ih)
+        for dx in range(pk):
+            x = first_tap((px * ps + dx) * sw - pl, kw, dw, iw)
+            chan = c if a["depthwise"] else 0
+            inside = (y < ih) & (x < iw)
+            lowest = np.where(inside, np.minimum(lowest, chan * in_cs + y * in_rs + x), lowest)
+    lowest = lowest.ravel()
+    read_after = np.minimum.accumulate(lowest[::-1])[::-1][1:]     # lowest element of windows k+1, ...
+    ends = ((c * out_cs + py * out_rs + px).ravel()[:-1] * ob) // 8 + 1
+    live = read_after < np.iinfo(np.int64).max
+    if not live.any():
+        return 0
+    return int(max(0, (ends[live] - (read_after[live] * ib) // 8).max()))
 
 
 def check_arena(model, p: Plan, limit: int, where: str) -> None:
@@ -287,7 +307,7 @@ def check_arena(model, p: Plan, limit: int, where: str) -> None:
             peak, at = live, s_idx
     step = "before the first step (the input)" if at < 0 else \
         f"at step {at} ({p.steps[at].op['attrs'].get('alias') or p.steps[at].op['name']}, {p.steps[at].kernel})"
-    alive = ", ".join(f"'{b}' {p.sizes[b]} B" for b in p.live_at(at))
+    alive = ", ".join(f"'{b}' {p.sizes[b]} B" for b in sorted(p.live_at(at), key=lambda b: (-p.sizes[b], b)))
     raise ArenaTooLargeError(
         f"{where}: the activation arena needs {p.arena_bytes} B but only {limit} B are left for it; the most "
         f"is alive {step}: {alive}. Lower that layer's activation bits or channels, or quantize the input "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from ..core.intmodel import IntModel
-from ..core.planner import plan
+from ..core.planner import check_arena, plan
 from .boards import Board
 
 
@@ -16,7 +16,8 @@ def budget(model: IntModel) -> dict:
         ops = [st.op] + ([st.fused] if st.fused else [])
         a = st.op["attrs"]
         rows.append({"layer": a.get("alias") or st.op["name"],
-                     "kernel": st.kernel + (" + max_pool2d" if st.fused else "") + (" (in place)" if st.inplace else ""),
+                     "kernel": st.kernel + (" + max_pool2d" if st.fused else "") + (" (in place)" if st.inplace else "")
+                     + (" (over its input)" if p.overlapping(st) else ""),
                      "output": "x".join(map(str, model.tensors[st.output]["shape"])),
                      "flash": sum(model.op_bytes(o) for o in ops),
                      "sram": model.tensor_bytes(st.output),
@@ -24,6 +25,12 @@ def budget(model: IntModel) -> dict:
                      "macs": sum(model.macs(o) for o in ops)})
     return {"rows": rows, "arena_bytes": p.arena_bytes, "model_bytes": model.model_bytes,
             "macs": model.total_macs, "input_offset": p.offset(model.input_name)}
+
+
+def check_fits(model, board: Board) -> None:
+    """Raise :class:`dmc.core.planner.ArenaTooLargeError` when the planned arena exceeds the SRAM
+    ``board`` leaves for activations (its SRAM less the runtime's estimated overhead)."""
+    check_arena(model, plan(model), board.sram - board.overhead_sram, f"{board.name}")
 
 
 def budget_text(model: IntModel, board: Board | None = None) -> tuple[str, bool]:
