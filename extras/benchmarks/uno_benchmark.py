@@ -27,6 +27,7 @@ from dmc.deploy.profile import profile, profile_table  # noqa: E402
 
 MODELS = [("LeNet-5 Tiny", ROOT / "examples/MnistLeNet5/lenet5_tiny.dmc", "mnist"),
           ("LeNet-5 Ultra", ROOT / "examples/MnistLeNet5/lenet5_ultra.dmc", "mnist"),
+          ("LeNet-5 Ultra, 8-bit input", ROOT / "extras/experiments/lenet5/results/lenet5_ultra8.dmc", "mnist"),
           ("LeNet-5 sparse (4-bit, 80% zero weights)", ROOT / "examples/MnistLeNet5/lenet5_sparse.dmc", "mnist"),
           ("Sine regressor", ROOT / "examples/SineRegressor/sine.dmc", "sine"),
           ("Sine regressor (SineLedPwm)", ROOT / "examples/SineLedPwm/sine.dmc", "sine")]

@@ -49,25 +49,31 @@ def _codes(model, n, rng):
 def test_random_models_bit_exact_on_avr(tmp_path):
     """36 random models (the host suite's generator) through the AVR kernels: convs of widths 1, 3
     and 5 with padding, stride, dilation, fused pools, 8/4/2-bit weights, 8/4-bit activations of
-    odd and even widths, depthwise convs, linear layers, pools, adds, pads."""
+    odd and even widths, depthwise convs, linear layers, pools, adds, pads; built with every conv
+    that can be written over its input and conv-to-conv tensors in interleaved rows
+    (overlap="always")."""
     models = _random_models(range(36))
-    covered = set()
+    covered, layouts = set(), set()
     for m in models:
-        for st in plan(m).steps:
+        p = plan(m, "always")
+        for st in p.steps:
             a = st.op["attrs"]
             if st.kernel in ("conv2d", "depthwise_conv2d"):
                 ib, w = m.tensors[st.inputs[0]]["bits"], m.tensors[st.inputs[0]]["shape"][2]
                 if avr_kernel_width(a["weight_bits"], ib, a["weight_shape"][2:], a["dilation"][1], w):
                     covered.add((a["weight_bits"], ib, a["weight_shape"][3], any(a["padding"])))
+                    layouts.add((p.layout(st.inputs[0]), ib))
+                    layouts.update(["overlapping"] if p.overlapping(st) else [])
     need = {(wb, ib) for wb in (8, 4) for ib in (8, 4)}
     assert need <= {c[:2] for c in covered}, f"no AVR conv loop for {sorted(need - {c[:2] for c in covered})}"
     assert {1, 3, 5} <= {c[2] for c in covered} and {True, False} <= {c[3] for c in covered}, sorted(covered)
+    assert {("HCW", 8), ("HCW", 4), "overlapping"} <= layouts, sorted(map(str, layouts))
     rng = np.random.default_rng(2)
     codes = [_codes(m, 3, rng) for m in models]
     total = 0
     for start in range(0, len(models), 12):        # a few firmwares, each well inside 64 KB of flash
         group = models[start:start + 12]
-        outs, _ = run_models(group, codes[start:start + 12], tmp_path / f"g{start}")
+        outs, _ = run_models(group, codes[start:start + 12], tmp_path / f"g{start}", overlap="always")
         for i, (m, c, got) in enumerate(zip(group, codes[start:start + 12], outs)):
             expected = m.predict(c)
             assert_same(f"m{start + i} ({' '.join(o['op'] for o in m.ops[1:])})", expected, got)
@@ -78,6 +84,7 @@ def test_random_models_bit_exact_on_avr(tmp_path):
 def test_example_models_bit_exact_on_avr(tmp_path):
     rng = np.random.default_rng(3)
     models = [dmc.load(REPO / "examples" / "MnistLeNet5" / f"lenet5_{r}.dmc") for r in ("tiny", "ultra")]
+    models.append(dmc.load(REPO / "extras" / "experiments" / "lenet5" / "results" / "lenet5_ultra8.dmc"))
     models.append(dmc.load(REPO / "examples" / "SineRegressor" / "sine.dmc"))
     codes = [_codes(m, 2, rng) for m in models]
     outs, cycles = run_models(models, codes, tmp_path)

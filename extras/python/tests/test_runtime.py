@@ -24,6 +24,8 @@ from model_zoo import random_cnn, random_edge_backbone, random_edge_cnn, random_
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "examples" / "MnistLeNet5"
+LENET5 = {"ultra": MODELS / "lenet5_ultra.dmc", "tiny": MODELS / "lenet5_tiny.dmc",
+          "ultra8": REPO / "extras" / "experiments" / "lenet5" / "results" / "lenet5_ultra8.dmc"}
 
 
 def assert_same(name, expected, got, limit=20):
@@ -43,9 +45,9 @@ def mnist_test():
     return x, y
 
 
-@pytest.mark.parametrize("recipe", ["ultra", "tiny"])
+@pytest.mark.parametrize("recipe", ["ultra", "tiny", "ultra8"])
 def test_lenet5_full_mnist_bit_exact(recipe, mnist_test, tmp_path):
-    model = dmc.load(MODELS / f"lenet5_{recipe}.dmc")
+    model = dmc.load(LENET5[recipe])
     x, y = mnist_test
     codes = model.quantize_input(x)
     build = HostBuild([model], ["lenet"], tmp_path)
@@ -75,6 +77,13 @@ def _random_models(count):
         for st in plan(qm).steps:
             coverage.update(["fused"] if st.fused else [])
             coverage.update([f"inplace_{st.kernel}"] if st.inplace else [])
+        p = plan(qm, "always")      # the plan the parity test builds: convs over their inputs, HCW
+        for st in p.steps:
+            if p.overlapping(st):
+                coverage.update([f"overlapping_{st.kernel}"] + (["overlapping_fused"] if st.fused else []))
+            for t in (st.inputs[0], st.output):
+                if p.layout(t) == "HCW":
+                    coverage.add(f"hcw_a{qm.tensors[t]['bits']}")
     return models, coverage
 
 
@@ -104,12 +113,15 @@ def _check_random(models, build, first_index=0):
 
 
 def test_random_models_bit_exact(random_models, tmp_path):
+    """Built with every conv that can be written over its input and every conv-to-conv tensor in
+    interleaved rows (overlap="always"; the LeNet-5 tests cover the default plans)."""
     models, coverage = random_models
     need = {"conv2d", "conv2d_dw", "linear", "maxpool2d", "avgpool2d", "gap", "add", "clamp", "pad", "flatten",
-            "a8", "a4", "fused", "inplace_add", "inplace_clamp"} | {
+            "a8", "a4", "fused", "inplace_add", "inplace_clamp", "overlapping_conv2d", "overlapping_fused",
+            "overlapping_depthwise_conv2d", "hcw_a8", "hcw_a4"} | {
         f"w{b}_{g}" for b in (8, 4, 2) for g in ("per_tensor", "per_channel")}
     assert need <= coverage, f"random models miss {sorted(need - coverage)}"
-    build = HostBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, extra_flags=["-O1"])
+    build = HostBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, extra_flags=["-O1"], overlap="always")
     total = _check_random(models, build)
     print(f"{len(models)} random models, {total} output values identical")
 

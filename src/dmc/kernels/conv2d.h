@@ -187,7 +187,7 @@ namespace dmc {
 template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0, uint8_t LAYOUT = kPlainLayout>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
 #if DMC_ARM_DSP
-  if (LAYOUT == kPlainLayout && arm::conv2d_dsp<WB, IB, OB>(in, out, flash_args)) return;
+  if (arm::conv2d_dsp<WB, IB, OB, LAYOUT>(in, out, flash_args)) return;
 #endif
   conv2d_outputs<WB, IB, OB, false, KW, LAYOUT>(in, out, flash_args);
 }

@@ -11,7 +11,9 @@
  * The last filter_size % 8 elements use the portable multiply-accumulate; 4-bit weights carry
  * the +8 offset of lanes.h, removed with the sum of each window's grouped activations. The
  * column holds kWindows windows, never a tensor: filters longer than kMaxColumn elements take
- * the portable kernel. */
+ * the portable kernel. Input and output may have interleaved rows (LAYOUT, ../conv2d.h); a conv
+ * written over its own input (kOverlapping) must finish each output row before the next, so it
+ * takes these loops only when all its channels fit one pass (out_c <= kChannels). */
 #ifndef DMC_KERNELS_ARM_CONV2D_DSP_H
 #define DMC_KERNELS_ARM_CONV2D_DSP_H
 
@@ -28,10 +30,10 @@ const uint8_t kWindows = 4;       // pool windows unpacked together (a 2x2 pool:
 
 /* Unpacks the window at origin (y0, x0) into `d` (one window's column); returns the sum of
  * its first `grouped` activations. */
-template <uint8_t IB>
+template <uint8_t IB, bool INTERLEAVED>
 DMC_INLINE int32_t fill_column(const uint8_t *in, const Conv2dArgs &a, int16_t y0, int16_t x0, uint32_t grouped,
                                uint16_t *d) {
-  const index_t plane = (index_t)a.in_h * a.in_w;
+  const TensorStrides st = tensor_strides(INTERLEAVED, a.in_c, a.in_h, a.in_w);
   const bool inside = y0 >= 0 && x0 >= 0 && y0 + (int16_t)((a.kernel_h - 1) * a.dilation_h) < (int16_t)a.in_h &&
                       x0 + (int16_t)((a.kernel_w - 1) * a.dilation_w) < (int16_t)a.in_w;
   uint32_t sum = 0;
@@ -42,9 +44,9 @@ DMC_INLINE int32_t fill_column(const uint8_t *in, const Conv2dArgs &a, int16_t y
     sum += v;
   };
   if (inside) {  // no bounds to check
-    const index_t row_step = (index_t)a.dilation_h * a.in_w;
-    index_t base = (index_t)y0 * a.in_w + (index_t)x0;
-    for (unsigned c = 0; c < a.in_c; ++c, base += plane) {
+    const index_t row_step = (index_t)a.dilation_h * st.row;
+    index_t base = (index_t)y0 * st.row + (index_t)x0;
+    for (unsigned c = 0; c < a.in_c; ++c, base += st.chan) {
       index_t row = base;
       for (unsigned ky = 0; ky < a.kernel_h; ++ky, row += row_step) {
         if (IB == 8 && a.dilation_w == 1) {
@@ -61,7 +63,7 @@ DMC_INLINE int32_t fill_column(const uint8_t *in, const Conv2dArgs &a, int16_t y
       for (unsigned ky = 0; ky < a.kernel_h; ++ky) {
         const int16_t iy = (int16_t)(y0 + ky * a.dilation_h);
         const bool row_ok = iy >= 0 && iy < (int16_t)a.in_h;
-        const index_t row = (index_t)c * plane + (index_t)(row_ok ? iy : 0) * a.in_w;
+        const index_t row = (index_t)c * st.chan + (index_t)(row_ok ? iy : 0) * st.row;
         for (unsigned kx = 0; kx < kw; ++kx) {
           const int16_t ix = (int16_t)(x0 + kx * a.dilation_w);
           put((row_ok && ix >= 0 && ix < (int16_t)a.in_w) ? Packed<IB>::get(in, row + ix) : a.in_zero_point);
@@ -121,7 +123,7 @@ DMC_INLINE void dot_windows(const uint8_t *weight, uint32_t filter, uint32_t fil
 
 /* One pass over the output positions for windows [w0, w0 + NW) of each pool window set,
  * keeping each output channel's running max in `best` (out_c entries). */
-template <uint8_t WB, uint8_t IB, uint8_t NW>
+template <uint8_t WB, uint8_t IB, uint8_t NW, bool INTERLEAVED>
 DMC_INLINE void pool_windows(const uint8_t *in, const Conv2dArgs &a, uint16_t py, uint16_t px, uint8_t w0,
                              uint16_t *col, int32_t *best, uint16_t oc0, uint8_t n_oc) {
   const uint32_t filter_size = (uint32_t)a.in_c * a.kernel_h * a.kernel_w;
@@ -131,7 +133,7 @@ DMC_INLINE void pool_windows(const uint8_t *in, const Conv2dArgs &a, uint16_t py
     const uint8_t wi = (uint8_t)(w0 + k), dy = (uint8_t)(wi / a.pool_k), dx = (uint8_t)(wi % a.pool_k);
     const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
     const int16_t x0 = (int16_t)((px * a.pool_s + dx) * a.stride_w) - a.pad_left;
-    const int32_t sum = fill_column<IB>(in, a, y0, x0, grouped, col + k * kStride);
+    const int32_t sum = fill_column<IB, INTERLEAVED>(in, a, y0, x0, grouped, col + k * kStride);
     offset[k] = WB == 4 ? 8 * sum : 0;  // the +8 of the 4-bit weight lanes
   }
   for (uint8_t i = 0; i < n_oc; ++i) {
@@ -148,20 +150,22 @@ DMC_INLINE void pool_windows(const uint8_t *in, const Conv2dArgs &a, uint16_t py
 
 const uint8_t kChannels = 32;  // output channels per pass over the output positions
 
-template <uint8_t WB, uint8_t IB, uint8_t OB>
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t LAYOUT>
 bool conv2d_dsp(const uint8_t *, uint8_t *, const Conv2dArgs *, Enabled<false>) {
   return false;
 }
 
-template <uint8_t WB, uint8_t IB, uint8_t OB>
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t LAYOUT>
 bool conv2d_dsp(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args, Enabled<true>) {
+  const bool interleaved = (LAYOUT & kInterleavedIn) != 0;
   Conv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t filter_size = (uint32_t)a.in_c * a.kernel_h * a.kernel_w;
   if (filter_size > kMaxColumn) return false;
+  if ((LAYOUT & kOverlapping) && a.out_c > kChannels) return false;  // rows must finish in order
   uint16_t col[kStride * kWindows] __attribute__((aligned(4)));
   int32_t best[kChannels];
-  const index_t out_plane = (index_t)a.out_h * a.out_w;
+  const TensorStrides os = tensor_strides((LAYOUT & kInterleavedOut) != 0, a.out_c, a.out_h, a.out_w);
   const uint8_t windows = (uint8_t)(a.pool_k * a.pool_k);
   for (uint16_t oc0 = 0; oc0 < a.out_c; oc0 = (uint16_t)(oc0 + kChannels)) {
     const uint8_t n_oc = (uint8_t)(a.out_c - oc0 < kChannels ? a.out_c - oc0 : kChannels);
@@ -170,12 +174,12 @@ bool conv2d_dsp(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args, E
         for (uint8_t i = 0; i < n_oc; ++i) best[i] = kAccMin;
         uint8_t w0 = 0;
         for (; w0 + kWindows <= windows; w0 = (uint8_t)(w0 + kWindows))
-          pool_windows<WB, IB, kWindows>(in, a, py, px, w0, col, best, oc0, n_oc);
-        for (; w0 < windows; ++w0) pool_windows<WB, IB, 1>(in, a, py, px, w0, col, best, oc0, n_oc);
+          pool_windows<WB, IB, kWindows, interleaved>(in, a, py, px, w0, col, best, oc0, n_oc);
+        for (; w0 < windows; ++w0) pool_windows<WB, IB, 1, interleaved>(in, a, py, px, w0, col, best, oc0, n_oc);
         for (uint8_t i = 0; i < n_oc; ++i) {
           const uint16_t oc = (uint16_t)(oc0 + i);
           const uint16_t q = a.per_channel ? oc : 0;
-          Packed<OB>::set(out, (index_t)oc * out_plane + (index_t)py * a.out_w + px,
+          Packed<OB>::set(out, (index_t)oc * os.chan + (index_t)py * os.row + px,
                           requantize_to_code(best[i], DMC_READ_I16(a.multiplier + q), DMC_READ_U8(a.shift + q),
                                              a.out_zero_point, a.clamp_lo, a.clamp_hi));
         }
@@ -185,11 +189,11 @@ bool conv2d_dsp(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args, E
   return true;
 }
 
-/* Returns false (and does nothing) for the bit widths it has no lanes for and for filters
- * longer than kMaxColumn. */
-template <uint8_t WB, uint8_t IB, uint8_t OB>
+/* Returns false (and does nothing) for the bit widths it has no lanes for, for filters longer
+ * than kMaxColumn and for a conv over its input with more than kChannels output channels. */
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t LAYOUT = kPlainLayout>
 bool conv2d_dsp(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
-  return conv2d_dsp<WB, IB, OB>(in, out, flash_args, HasLanes<WB, IB>());
+  return conv2d_dsp<WB, IB, OB, LAYOUT>(in, out, flash_args, HasLanes<WB, IB>());
 }
 
 }  // namespace arm
