@@ -233,7 +233,8 @@ def _dsp_coverage(models):
 @pytest.mark.parametrize("target", sorted(QEMU_TARGETS))
 def test_random_models_bit_exact_on_qemu(target, random_models, tmp_path):
     """The target's own build of the kernels (on the M4 the DSP-extension kernels) against the
-    interpreter on every random model."""
+    interpreter on every random model, built with convs over their inputs and interleaved rows
+    wherever legal (overlap="always")."""
     t = QEMU_TARGETS[target]
     if not (shutil.which(t.cxx) and shutil.which(t.qemu[0])):
         pytest.skip(f"{t.cxx} or {t.qemu[0]} not installed (run extras/scripts/setup.sh)")
@@ -244,7 +245,7 @@ def test_random_models_bit_exact_on_qemu(target, random_models, tmp_path):
         need |= {"conv2d_w4_odd_rows", "linear_w4_odd_rows", "conv2d_tail", "linear_tail", "conv2d_pool1",
                  "conv2d_pool2"}
         assert need <= seen, f"the DSP kernels miss {sorted(need - seen)} in the random models"
-    build = QemuBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, target)
+    build = QemuBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, target, overlap="always")
     rng = np.random.default_rng(2)
     total = 0
     for i, qm in enumerate(models):

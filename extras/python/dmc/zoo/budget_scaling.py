@@ -31,11 +31,22 @@ class _Shapes:
         self.output = cm.output_name
         self.tensors = {n.name: {"shape": [int(d) for d in n.shape], "bits": cm.quantizers[cm.qsource[n.name]].bits}
                         for n in cm.nodes}
-        self.ops = [{"name": n.name, "op": n.op, "inputs": list(n.inputs), "attrs": dict(n.attrs)} for n in cm.nodes]
+        self.ops = [{"name": n.name, "op": n.op, "inputs": list(n.inputs), "attrs": _attrs(n, cm.layers[n.name] if n.name in cm.layers else None)}
+                    for n in cm.nodes]
 
     def tensor_bytes(self, name: str) -> int:
         t = self.tensors[name]
         return packed_size(math.prod(t["shape"]), t["bits"])
+
+
+def _attrs(node, layer) -> dict:
+    """A node's attributes plus, for a conv or linear (its quantized ``layer``), the weight shape
+    (the planner reads the kernel size of a conv written over its input from it)."""
+    attrs = dict(node.attrs)
+    weight = getattr(layer, "weight", None)
+    if weight is not None:
+        attrs.setdefault("weight_shape", list(weight.shape))
+    return attrs
 
 
 def deployed_arena(model: nn.Module, input_shape, config: dict, prepare: Callable | None = None) -> int:
