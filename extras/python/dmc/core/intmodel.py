@@ -376,8 +376,8 @@ class IntModel:
                   "= packed weights + int32 biases + requantization constants\n")
         out.write(f"MACs per inference: {self.total_macs}\n")
         if self.scheme == STATIC:
-            out.write(f"activation arena: {plan(self).arena_bytes} B as deployed (conv + max pool fused, "
-                      f"in-place steps); {self.peak_activation_bytes()} B op by op\n")
+            out.write(f"activation arena: {plan(self).arena_bytes} B as deployed (conv + max pool fused, convs over "
+                      f"their inputs, in-place steps); {self.peak_activation_bytes()} B op by op\n")
         else:
             out.write(f"peak live activations: {self.peak_activation_bytes()} B (float32)\n")
         return out.getvalue()
