@@ -2,7 +2,7 @@
 
     .venv/bin/python extras/experiments/lenet5/run.py            # ~25 min on 2 cores
     .venv/bin/python extras/experiments/lenet5/run.py --publish  # also refresh examples/MnistLeNet5/*.dmc
-    .venv/bin/python extras/experiments/lenet5/run.py --recipes ultra8 --qat-epochs 8 \
+    .venv/bin/python extras/experiments/lenet5/run.py --recipes ultra8 --qat-epochs 6 \
         --baseline results/lenet5_baseline.pt --out /tmp/ultra8   # Ultra with an 8-bit input
 
 Writes results/lenet5_table.{md,csv}, results/lenet5_results.json, results/accuracy_vs_bytes.png,
