@@ -96,6 +96,9 @@ def test_sparse_genes_zero_weights_and_minutes_stop_new_trials(tmp_path):
     qm = dmc.load(tmp_path / "trials" / f"trial_{first.number}.dmc")
     report = {r["layer"]: r for r in qm.meta["weight_pruning"]}
     assert report["linear_0"]["target"] == 0.8 and report["linear_0"]["zero"] >= 0.8 - 1 / (3 * 96), report
+    with pytest.raises(dmc.ConfigError, match=r"linear_0.zeros = 0.65 is not in the search space"):
+        _params(Candidate({"conv2d_0": (0.0, 8, "per_tensor", 8), "linear_0": (0.0, 4, "per_tensor", 8, 0.65)}),
+                layers, sparse=True)
     with pytest.raises(dmc.ConfigError, match="minutes"):
         search(model, train, val, (1, 1, 6, 6), max_model_bytes=400, minutes=0, progress=False)
     final = search(model, train, val, (1, 1, 6, 6), max_model_bytes=400, trials=5, minutes=1e-9, progress=False,

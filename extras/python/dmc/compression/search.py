@@ -40,7 +40,7 @@ from .graph import trace
 from .pruning import channel_groups
 from .tracking import make_tracker
 
-SPARSITIES = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875)
+SPARSITIES = tuple(i / 16 for i in range(15))  # channels removed, in sixteenths (0 .. 87.5%)
 ZEROS = (0.0, 0.5, 0.7, 0.8, 0.9)        # unstructured sparsity (dmc.compression.weight_pruning)
 WEIGHT_BITS = (8, 4, 2)
 ACT_BITS = (8, 4)
@@ -127,6 +127,12 @@ def _params(c: Candidate, layers, sparse: bool = False) -> dict:
         p.update({f"{alias}.wbits": w, f"{alias}.granularity": g, f"{alias}.abits": a})
         if sparse:
             p[f"{alias}.zeros"] = c.genes[alias][4] if len(c.genes[alias]) > 4 else 0.0
+    choices = {"prune": SPARSITIES, "wbits": WEIGHT_BITS, "granularity": GRANULARITIES, "abits": ACT_BITS,
+               "zeros": ZEROS, "input_bits": ACT_BITS}
+    for name, value in p.items():
+        allowed = choices[name.rsplit(".", 1)[-1]]
+        if value not in allowed:
+            raise ConfigError(f"seed config: {name} = {value!r} is not in the search space {allowed}")
     return p
 
 
