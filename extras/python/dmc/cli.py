@@ -151,8 +151,8 @@ def _search(args):
     model.eval()
     # start from the seed's Ultra recipe (9 of 16 conv2d_1 and 64 of 84 linear_0 channels removed,
     # 4-bit weights, 4-bit input) and let the sampler move away from it
-    ultra = Candidate({"conv2d_0": (0.0, 4, "per_channel", 8), "conv2d_1": (0.5625, 4, "per_tensor", 8),
-                       "linear_0": (0.75, 4, "per_tensor", 8), "linear_1": (0.0, 4, "per_tensor", 8)}, 4)
+    ultra = Candidate({"conv2d_0": (0, 4, "per_channel", 8), "conv2d_1": (9, 4, "per_tensor", 8),
+                       "linear_0": (64, 4, "per_tensor", 8), "linear_1": (0, 4, "per_tensor", 8)}, 4)
     final = search(model, train, val, (1, 1, 28, 28), max_model_bytes=args.max_model_bytes, board=args.board,
                    trials=args.trials, sampler=args.sampler, objectives=args.objective, population=args.population,
                    storage=args.storage or str(Path(args.out) / "study.db"), study_name=args.study_name,

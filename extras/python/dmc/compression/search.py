@@ -40,7 +40,6 @@ from .graph import trace
 from .pruning import channel_groups
 from .tracking import make_tracker
 
-SPARSITIES = tuple(i / 16 for i in range(15))  # channels removed, in sixteenths (0 .. 87.5%)
 ZEROS = (0.0, 0.5, 0.7, 0.8, 0.9)        # unstructured sparsity (dmc.compression.weight_pruning)
 WEIGHT_BITS = (8, 4, 2)
 ACT_BITS = (8, 4)
@@ -51,8 +50,8 @@ EXTRA_OBJECTIVES = ("arena", "cycles")
 
 @dataclass
 class Candidate:
-    genes: dict                           # layer alias -> (channels removed, weight bits, granularity, act bits
-                                          #                 [, fraction of weights zeroed])
+    genes: dict                           # layer alias -> (channels removed: a count or a fraction, weight bits,
+                                          #                 granularity, act bits [, fraction of weights zeroed])
     input_bits: int = 8
     model_bytes: int | None = None
     arena_bytes: int | None = None
@@ -83,7 +82,7 @@ class Candidate:
 
     def describe(self) -> str:
         zeros = self.zeros()
-        parts = [f"{k}: -{g[0]:.0%} w{g[1]} {'ch' if g[2] == 'per_channel' else 't'} a{g[3]}"
+        parts = [f"{k}: -{g[0] if isinstance(g[0], int) else format(g[0], '.0%')} w{g[1]} {'ch' if g[2] == 'per_channel' else 't'} a{g[3]}"
                  + (f" z{zeros[k]:.0%}" if k in zeros else "") for k, g in self.genes.items()]
         return f"in{self.input_bits}; " + ", ".join(parts)
 
@@ -93,18 +92,31 @@ class Candidate:
         return intmodel_from_bytes(self.dmc) if self.dmc else None
 
 
+def removable(channels: int) -> tuple[int, ...]:
+    """Channel counts a layer of ``channels`` outputs may lose: every count up to 7/8 of them for
+    up to 16 channels, steps of about a twentieth above; at least an eighth (and one) is kept."""
+    return tuple(range(0, channels - max(1, channels // 8) + 1, max(1, channels // 20)))
+
+
 def _layers(model, input_shape):
+    """(alias, output channels, channel counts it may lose) per weighted layer; the counts are ()
+    for a layer that cannot be pruned."""
     graph = trace(copy.deepcopy(model), input_shape)
     prunable = {g.producers[0].attrs["alias"] for g in channel_groups(graph) if not g.fixed}
-    return [(n.attrs["alias"], n.attrs["alias"] in prunable) for n in graph.weighted_layers()]
+    out = []
+    for n in graph.weighted_layers():
+        alias = n.attrs["alias"]
+        channels = n.module.out_channels if n.op == "conv2d" else n.module.out_features
+        out.append((alias, channels, removable(channels) if alias in prunable else ()))
+    return out
 
 
 def suggest(trial, layers, sparse: bool = False) -> Candidate:
-    """The config an Optuna trial proposes (layers: (alias, prunable) pairs); ``sparse`` adds
-    each layer's unstructured sparsity to the space."""
+    """The config an Optuna trial proposes (layers: see :func:`_layers`); ``sparse`` adds each
+    layer's unstructured sparsity to the space."""
     genes = {}
-    for alias, prunable in layers:
-        s = trial.suggest_categorical(f"{alias}.prune", SPARSITIES) if prunable else 0.0
+    for alias, _, counts in layers:
+        s = trial.suggest_categorical(f"{alias}.prune", counts) if counts else 0
         genes[alias] = (s, trial.suggest_categorical(f"{alias}.wbits", WEIGHT_BITS),
                         trial.suggest_categorical(f"{alias}.granularity", GRANULARITIES),
                         trial.suggest_categorical(f"{alias}.abits", ACT_BITS))
@@ -116,21 +128,22 @@ def suggest(trial, layers, sparse: bool = False) -> Candidate:
 def _params(c: Candidate, layers, sparse: bool = False) -> dict:
     """The Optuna parameters of a config (to enqueue it as a trial); a layer that cannot be
     pruned has no pruning parameter."""
-    unknown = set(c.genes) - {a for a, _ in layers}
+    unknown = set(c.genes) - {a for a, *_ in layers}
     if unknown:
         raise ConfigError(f"seed config names unknown layers: {', '.join(sorted(unknown))}")
     p = {"input_bits": c.input_bits}
-    for alias, prunable in layers:
+    choices = {"wbits": WEIGHT_BITS, "granularity": GRANULARITIES, "abits": ACT_BITS, "zeros": ZEROS,
+               "input_bits": ACT_BITS}
+    for alias, channels, counts in layers:
         s, w, g, a = c.genes[alias][:4]
-        if prunable:
-            p[f"{alias}.prune"] = s
+        if counts:                           # a fraction counts channels as the pruning config does
+            p[f"{alias}.prune"] = s if isinstance(s, int) else int(round(s * channels))
+            choices[f"{alias}.prune"] = counts
         p.update({f"{alias}.wbits": w, f"{alias}.granularity": g, f"{alias}.abits": a})
         if sparse:
             p[f"{alias}.zeros"] = c.genes[alias][4] if len(c.genes[alias]) > 4 else 0.0
-    choices = {"prune": SPARSITIES, "wbits": WEIGHT_BITS, "granularity": GRANULARITIES, "abits": ACT_BITS,
-               "zeros": ZEROS, "input_bits": ACT_BITS}
     for name, value in p.items():
-        allowed = choices[name.rsplit(".", 1)[-1]]
+        allowed = choices.get(name, choices.get(name.rsplit(".", 1)[-1]))
         if value not in allowed:
             raise ConfigError(f"seed config: {name} = {value!r} is not in the search space {allowed}")
     return p
@@ -444,8 +457,8 @@ def _final_round(study, layers, executor, shared, input_shape, caps, final_epoch
 
 def _candidate(t, layers) -> Candidate:
     p = t.params
-    genes = {a: (p.get(f"{a}.prune", 0.0), p[f"{a}.wbits"], p[f"{a}.granularity"], p[f"{a}.abits"])
-             + ((p[f"{a}.zeros"],) if f"{a}.zeros" in p else ()) for a, _ in layers}
+    genes = {a: (p.get(f"{a}.prune", 0), p[f"{a}.wbits"], p[f"{a}.granularity"], p[f"{a}.abits"])
+             + ((p[f"{a}.zeros"],) if f"{a}.zeros" in p else ()) for a, *_ in layers}
     return Candidate(genes, p["input_bits"])
 
 
