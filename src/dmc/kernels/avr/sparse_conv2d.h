@@ -1,0 +1,156 @@
+/* AVR inner loop of sparse_conv2d (kernels/sparse_conv2d.h) for a window inside the input with
+ * 8-bit activations and 8-, 4- or 2-bit weights, in inline assembly; other widths take the
+ * portable loop.
+ *
+ * The filter's row is one flash stream walked by Z with post-increment; X points at the input.
+ * Per entry: `lpm` its step, a two-byte add to X, `ld`, `mulsu` with the weight and a 4-byte add
+ * of the product made unsigned by flipping its sign bit (p + 0x8000 is always in 0..65535, so
+ * no sign extension in the loop); afterwards 0x8000 per entry is subtracted. About 21 cycles.
+ * Narrow weights come one value byte per group: a field moved to the top of a register is its
+ * int8 value times 2^(8 - WB), so |x * w * 2^(8 - WB)| <= 255 * 128 still fits the 16-bit
+ * product and the sum is shifted back exactly (every term is a multiple of 2^(8 - WB)). */
+#ifndef DMC_KERNELS_AVR_SPARSE_CONV2D_H
+#define DMC_KERNELS_AVR_SPARSE_CONV2D_H
+
+namespace dmc {
+
+template <uint8_t WB, uint8_t IB>
+struct SparseTapsAvr {
+  static DMC_INLINE int32_t run(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
+    return sparse_taps_dot_portable<WB, IB>(in, origin, p, n);
+  }
+};
+
+// one entry: the step from Z moves X, the weight (times 2^(8 - WB)) is in %[wv]
+#define DMC_AVR_TAPS_MAC        \
+  "lpm %[st], Z+\n\t"           \
+  "add %A[x], %[st]\n\t"        \
+  "adc %B[x], %[zero]\n\t"      \
+  "ld %[xv], %a[x]\n\t"         \
+  "mulsu %[wv], %[xv]\n\t"      \
+  "eor r1, %[k80]\n\t"          \
+  "add %A[acc], r0\n\t"         \
+  "adc %B[acc], r1\n\t"         \
+  "adc %C[acc], %[zero]\n\t"    \
+  "adc %D[acc], %[zero]\n\t"
+
+// the end of an entry: the row's last one leaves the loop
+#define DMC_AVR_TAPS_NEXT \
+  "sbiw %[n], 1\n\t"      \
+  "breq 9f\n\t"
+
+/* The sum of the loop's products plus 0x8000 each, shifted back and made signed. */
+template <uint8_t WB>
+DMC_INLINE int32_t sparse_taps_avr_result(uint32_t acc, uint16_t n) {
+  return (int32_t)(acc - ((uint32_t)n << 15)) >> (8 - WB);
+}
+
+template <>
+struct SparseTapsAvr<8, 8> {
+  // not inlined: the loop needs most registers, the window loop around it would leave too few
+  static __attribute__((noinline)) int32_t run(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
+    if (!n) return 0;
+    const uint8_t *x = in + origin;
+    const uint16_t n0 = n;
+    uint32_t acc = 0;
+    uint8_t st, xv, wv;
+    asm volatile(
+        "1:\n\t"
+        "lpm %[wv], Z+\n\t"
+        DMC_AVR_TAPS_MAC
+        "sbiw %[n], 1\n\t"
+        "brne 1b\n\t"
+        "clr r1\n\t"
+        : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [st] "=&r"(st), [xv] "=&a"(xv), [wv] "=&a"(wv)
+        : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+        : "r0", "memory");
+    return sparse_taps_avr_result<8>(acc, n0);
+  }
+};
+
+template <>
+struct SparseTapsAvr<4, 8> {
+  static __attribute__((noinline)) int32_t run(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
+    if (!n) return 0;
+    const uint8_t *x = in + origin;
+    const uint16_t n0 = n;
+    uint32_t acc = 0;
+    uint8_t vb, st, xv, wv;
+    asm volatile(
+        "1:\n\t"
+        "lpm %[vb], Z+\n\t"
+        "mov %[wv], %[vb]\n\t"  // field 0 to the high nibble
+        "swap %[wv]\n\t"
+        "andi %[wv], 0xF0\n\t"
+        DMC_AVR_TAPS_MAC
+        DMC_AVR_TAPS_NEXT
+        "mov %[wv], %[vb]\n\t"  // field 1 is there already
+        "andi %[wv], 0xF0\n\t"
+        DMC_AVR_TAPS_MAC
+        DMC_AVR_TAPS_NEXT
+        "rjmp 1b\n\t"
+        "9:\n\t"
+        "clr r1\n\t"
+        : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [vb] "=&r"(vb), [st] "=&r"(st), [xv] "=&a"(xv),
+          [wv] "=&a"(wv)
+        : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+        : "r0", "memory");
+    return sparse_taps_avr_result<4>(acc, n0);
+  }
+};
+
+template <>
+struct SparseTapsAvr<2, 8> {
+  static __attribute__((noinline)) int32_t run(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
+    if (!n) return 0;
+    const uint8_t *x = in + origin;
+    const uint16_t n0 = n;
+    uint32_t acc = 0;
+    uint8_t vb, st, xv, wv;
+    asm volatile(
+        "1:\n\t"
+        "lpm %[vb], Z+\n\t"
+        "mov %[wv], %[vb]\n\t"  // field 0 (bits 0-1) to bits 6-7
+        "swap %[wv]\n\t"
+        "lsl %[wv]\n\t"
+        "lsl %[wv]\n\t"
+        "andi %[wv], 0xC0\n\t"
+        DMC_AVR_TAPS_MAC
+        DMC_AVR_TAPS_NEXT
+        "mov %[wv], %[vb]\n\t"  // field 1 (bits 2-3)
+        "swap %[wv]\n\t"
+        "andi %[wv], 0xC0\n\t"
+        DMC_AVR_TAPS_MAC
+        DMC_AVR_TAPS_NEXT
+        "mov %[wv], %[vb]\n\t"  // field 2 (bits 4-5)
+        "lsl %[wv]\n\t"
+        "lsl %[wv]\n\t"
+        "andi %[wv], 0xC0\n\t"
+        DMC_AVR_TAPS_MAC
+        DMC_AVR_TAPS_NEXT
+        "mov %[wv], %[vb]\n\t"  // field 3 (bits 6-7)
+        "andi %[wv], 0xC0\n\t"
+        DMC_AVR_TAPS_MAC
+        DMC_AVR_TAPS_NEXT
+        "rjmp 1b\n\t"
+        "9:\n\t"
+        "clr r1\n\t"
+        : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [vb] "=&r"(vb), [st] "=&r"(st), [xv] "=&a"(xv),
+          [wv] "=&a"(wv)
+        : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+        : "r0", "memory");
+    return sparse_taps_avr_result<2>(acc, n0);
+  }
+};
+
+#undef DMC_AVR_TAPS_MAC
+#undef DMC_AVR_TAPS_NEXT
+
+template <uint8_t WB, uint8_t IB>
+DMC_INLINE int32_t sparse_taps_dot(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
+  return SparseTapsAvr<WB, IB>::run(in, origin, p, n);
+}
+
+}  // namespace dmc
+
+#endif  // DMC_KERNELS_AVR_SPARSE_CONV2D_H
