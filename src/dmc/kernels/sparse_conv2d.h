@@ -91,17 +91,23 @@ DMC_INLINE int32_t sparse_taps_dot_portable(const uint8_t *in, index_t origin, c
   return acc.sum();
 }
 
+/* One filter's row, set up once per output channel: window() is bias + the sum over a window
+ * inside the input (kernels/avr/sparse_conv2d.h specializes it). */
+template <uint8_t WB, uint8_t IB>
+struct SparseTapsRow {
+  const uint8_t *p;
+  uint16_t n;
+  int32_t bias;
+  DMC_INLINE SparseTapsRow(const uint8_t *p_, uint16_t n_, int32_t bias_) : p(p_), n(n_), bias(bias_) {}
+  DMC_INLINE int32_t window(const uint8_t *in, index_t origin) const {
+    return bias + sparse_taps_dot_portable<WB, IB>(in, origin, p, n);
+  }
+};
+
 }  // namespace dmc
 
 #if defined(__AVR__) && !defined(DMC_PORTABLE_KERNELS)
 #include "avr/sparse_conv2d.h"
-#else
-namespace dmc {
-template <uint8_t WB, uint8_t IB>
-DMC_INLINE int32_t sparse_taps_dot(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
-  return sparse_taps_dot_portable<WB, IB>(in, origin, p, n);
-}
-}  // namespace dmc
 #endif
 
 namespace dmc {
@@ -112,9 +118,10 @@ struct SparseConvGeometry {
   uint16_t y_end, x_end;  // a window is inside the input iff 0 <= y0 < y_end and 0 <= x0 < x_end
 };
 
-/* A window overlapping the padding: each nonzero's offset is walked back to its tap. */
+/* A window overlapping the padding: each nonzero's offset is walked back to its tap. Not
+ * inlined: the window loop keeps its registers. */
 template <uint8_t WB, uint8_t IB>
-int32_t sparse_taps_border(const uint8_t *in, const SparseConv2dArgs &a, const SparseConvGeometry &g,
+__attribute__((noinline)) int32_t sparse_taps_border(const uint8_t *in, const SparseConv2dArgs &a, const SparseConvGeometry &g,
                            const SparseTaps &t, const uint8_t *p, uint16_t n, uint16_t c0, int16_t y0, int16_t x0) {
   SparseAccumulator<WB, IB> acc;
   const index_t last_col = (index_t)(a.kernel_w - 1) * t.col;
@@ -167,30 +174,35 @@ void sparse_conv2d_outputs(const uint8_t *in, uint8_t *out, const SparseConv2dAr
   const int16_t x_end = (int16_t)(a.in_w - (a.kernel_w - 1) * a.dilation_w);
   g.y_end = (uint16_t)(y_end > 0 ? y_end : 0);
   g.x_end = (uint16_t)(x_end > 0 ? x_end : 0);
+  // window origins advance by constants: no multiplication per window
+  const int16_t pool_step_y = (int16_t)(a.pool_s * a.stride_h), pool_step_x = (int16_t)(a.pool_s * a.stride_w);
+  const index_t in_row_step = (index_t)a.stride_h * a.in_w;
   index_t o = 0;
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
-    const int32_t bias = DMC_READ_I32(a.bias + oc);
     const uint16_t q = a.per_channel ? oc : 0;
     const int16_t m = DMC_READ_I16(a.multiplier + q);
     const uint8_t sh = DMC_READ_U8(a.shift + q);
     const uint16_t n = (uint16_t)DMC_READ_I16(a.row_entries + oc);
+    const SparseTapsRow<WB, IB> filter(row, n, DMC_READ_I32(a.bias + oc));
     const uint16_t c0 = DEPTHWISE ? oc : 0;
-    for (uint16_t py = 0; py < a.out_h; ++py) {
-      for (uint16_t px = 0; px < a.out_w; ++px) {
+    const index_t chan = (index_t)c0 * g.plane;
+    int16_t y_first = (int16_t)-a.pad_top;
+    for (uint16_t py = 0; py < a.out_h; ++py, y_first = (int16_t)(y_first + pool_step_y)) {
+      int16_t x_first = (int16_t)-a.pad_left;
+      for (uint16_t px = 0; px < a.out_w; ++px, x_first = (int16_t)(x_first + pool_step_x)) {
         int32_t best = kAccMin;
-        for (uint8_t dy = 0; dy < a.pool_k; ++dy) {
-          const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
-          for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
-            const int16_t x0 = (int16_t)((px * a.pool_s + dx) * a.stride_w) - a.pad_left;
+        int16_t y0 = y_first;
+        index_t in_row = (index_t)(chan + (index_t)y0 * a.in_w);  // only used for windows inside
+        for (uint8_t dy = 0; dy < a.pool_k; ++dy, y0 = (int16_t)(y0 + a.stride_h), in_row += in_row_step) {
+          int16_t x0 = x_first;
+          for (uint8_t dx = 0; dx < a.pool_k; ++dx, x0 = (int16_t)(x0 + a.stride_w)) {
             int32_t acc;
             // unsigned compares: a negative origin wraps to a large value and fails them
             if ((uint16_t)y0 < g.y_end && (uint16_t)x0 < g.x_end) {
-              const index_t origin = (index_t)((index_t)c0 * g.plane + (index_t)y0 * a.in_w + (index_t)x0);
-              acc = sparse_taps_dot<WB, IB>(in, origin, row, n);
+              acc = filter.window(in, (index_t)(in_row + (index_t)x0));
             } else {
-              acc = sparse_taps_border<WB, IB>(in, a, g, taps, row, n, c0, y0, x0);
+              acc = filter.bias + sparse_taps_border<WB, IB>(in, a, g, taps, row, n, c0, y0, x0);
             }
-            acc += bias;
             if (acc > best) best = acc;
           }
         }

@@ -14,13 +14,6 @@
 
 namespace dmc {
 
-template <uint8_t WB, uint8_t IB>
-struct SparseTapsAvr {
-  static DMC_INLINE int32_t run(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
-    return sparse_taps_dot_portable<WB, IB>(in, origin, p, n);
-  }
-};
-
 // one entry: the step from Z moves X, the weight (times 2^(8 - WB)) is in %[wv]
 #define DMC_AVR_TAPS_MAC        \
   "lpm %[st], Z+\n\t"           \
@@ -39,117 +32,111 @@ struct SparseTapsAvr {
   "sbiw %[n], 1\n\t"      \
   "breq 9f\n\t"
 
-/* The sum of the loop's products plus 0x8000 each, shifted back and made signed. */
+/* sum over the row of (product + 0x8000) times 2^(8 - WB), plus `init`, modulo 2^32. */
 template <uint8_t WB>
-DMC_INLINE int32_t sparse_taps_avr_result(uint32_t acc, uint16_t n) {
-  return (int32_t)(acc - ((uint32_t)n << 15)) >> (8 - WB);
+uint32_t sparse_taps_avr(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc);
+
+// not inlined: the loop needs most registers, the window loop around it would leave too few
+template <>
+inline __attribute__((noinline)) uint32_t sparse_taps_avr<8>(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc) {
+  uint8_t st, xv, wv;
+  asm volatile(
+      "1:\n\t"
+      "lpm %[wv], Z+\n\t"
+      DMC_AVR_TAPS_MAC
+      "sbiw %[n], 1\n\t"
+      "brne 1b\n\t"
+      "clr r1\n\t"
+      : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [st] "=&r"(st), [xv] "=&a"(xv), [wv] "=&a"(wv)
+      : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+      : "r0", "memory");
+  return acc;
 }
 
 template <>
-struct SparseTapsAvr<8, 8> {
-  // not inlined: the loop needs most registers, the window loop around it would leave too few
-  static __attribute__((noinline)) int32_t run(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
-    if (!n) return 0;
-    const uint8_t *x = in + origin;
-    const uint16_t n0 = n;
-    uint32_t acc = 0;
-    uint8_t st, xv, wv;
-    asm volatile(
-        "1:\n\t"
-        "lpm %[wv], Z+\n\t"
-        DMC_AVR_TAPS_MAC
-        "sbiw %[n], 1\n\t"
-        "brne 1b\n\t"
-        "clr r1\n\t"
-        : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [st] "=&r"(st), [xv] "=&a"(xv), [wv] "=&a"(wv)
-        : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
-        : "r0", "memory");
-    return sparse_taps_avr_result<8>(acc, n0);
-  }
-};
+inline __attribute__((noinline)) uint32_t sparse_taps_avr<4>(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc) {
+  uint8_t vb, st, xv, wv;
+  asm volatile(
+      "1:\n\t"
+      "lpm %[vb], Z+\n\t"
+      "mov %[wv], %[vb]\n\t"  // field 0 to the high nibble
+      "swap %[wv]\n\t"
+      "andi %[wv], 0xF0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "mov %[wv], %[vb]\n\t"  // field 1 is there already
+      "andi %[wv], 0xF0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "rjmp 1b\n\t"
+      "9:\n\t"
+      "clr r1\n\t"
+      : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [vb] "=&r"(vb), [st] "=&r"(st), [xv] "=&a"(xv),
+        [wv] "=&a"(wv)
+      : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+      : "r0", "memory");
+  return acc;
+}
 
 template <>
-struct SparseTapsAvr<4, 8> {
-  static __attribute__((noinline)) int32_t run(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
-    if (!n) return 0;
-    const uint8_t *x = in + origin;
-    const uint16_t n0 = n;
-    uint32_t acc = 0;
-    uint8_t vb, st, xv, wv;
-    asm volatile(
-        "1:\n\t"
-        "lpm %[vb], Z+\n\t"
-        "mov %[wv], %[vb]\n\t"  // field 0 to the high nibble
-        "swap %[wv]\n\t"
-        "andi %[wv], 0xF0\n\t"
-        DMC_AVR_TAPS_MAC
-        DMC_AVR_TAPS_NEXT
-        "mov %[wv], %[vb]\n\t"  // field 1 is there already
-        "andi %[wv], 0xF0\n\t"
-        DMC_AVR_TAPS_MAC
-        DMC_AVR_TAPS_NEXT
-        "rjmp 1b\n\t"
-        "9:\n\t"
-        "clr r1\n\t"
-        : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [vb] "=&r"(vb), [st] "=&r"(st), [xv] "=&a"(xv),
-          [wv] "=&a"(wv)
-        : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
-        : "r0", "memory");
-    return sparse_taps_avr_result<4>(acc, n0);
-  }
-};
+inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc) {
+  uint8_t vb, st, xv, wv;
+  asm volatile(
+      "1:\n\t"
+      "lpm %[vb], Z+\n\t"
+      "mov %[wv], %[vb]\n\t"  // field 0 (bits 0-1) to bits 6-7
+      "swap %[wv]\n\t"
+      "lsl %[wv]\n\t"
+      "lsl %[wv]\n\t"
+      "andi %[wv], 0xC0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "mov %[wv], %[vb]\n\t"  // field 1 (bits 2-3)
+      "swap %[wv]\n\t"
+      "andi %[wv], 0xC0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "mov %[wv], %[vb]\n\t"  // field 2 (bits 4-5)
+      "lsl %[wv]\n\t"
+      "lsl %[wv]\n\t"
+      "andi %[wv], 0xC0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "mov %[wv], %[vb]\n\t"  // field 3 (bits 6-7)
+      "andi %[wv], 0xC0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "rjmp 1b\n\t"
+      "9:\n\t"
+      "clr r1\n\t"
+      : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [vb] "=&r"(vb), [st] "=&r"(st), [xv] "=&a"(xv),
+        [wv] "=&a"(wv)
+      : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+      : "r0", "memory");
+  return acc;
+}
 
-template <>
-struct SparseTapsAvr<2, 8> {
-  static __attribute__((noinline)) int32_t run(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
-    if (!n) return 0;
-    const uint8_t *x = in + origin;
-    const uint16_t n0 = n;
-    uint32_t acc = 0;
-    uint8_t vb, st, xv, wv;
-    asm volatile(
-        "1:\n\t"
-        "lpm %[vb], Z+\n\t"
-        "mov %[wv], %[vb]\n\t"  // field 0 (bits 0-1) to bits 6-7
-        "swap %[wv]\n\t"
-        "lsl %[wv]\n\t"
-        "lsl %[wv]\n\t"
-        "andi %[wv], 0xC0\n\t"
-        DMC_AVR_TAPS_MAC
-        DMC_AVR_TAPS_NEXT
-        "mov %[wv], %[vb]\n\t"  // field 1 (bits 2-3)
-        "swap %[wv]\n\t"
-        "andi %[wv], 0xC0\n\t"
-        DMC_AVR_TAPS_MAC
-        DMC_AVR_TAPS_NEXT
-        "mov %[wv], %[vb]\n\t"  // field 2 (bits 4-5)
-        "lsl %[wv]\n\t"
-        "lsl %[wv]\n\t"
-        "andi %[wv], 0xC0\n\t"
-        DMC_AVR_TAPS_MAC
-        DMC_AVR_TAPS_NEXT
-        "mov %[wv], %[vb]\n\t"  // field 3 (bits 6-7)
-        "andi %[wv], 0xC0\n\t"
-        DMC_AVR_TAPS_MAC
-        DMC_AVR_TAPS_NEXT
-        "rjmp 1b\n\t"
-        "9:\n\t"
-        "clr r1\n\t"
-        : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [vb] "=&r"(vb), [st] "=&r"(st), [xv] "=&a"(xv),
-          [wv] "=&a"(wv)
-        : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
-        : "r0", "memory");
-    return sparse_taps_avr_result<2>(acc, n0);
+/* 8-bit activations: the loop starts from bias - 0x8000 per entry (8-bit weights: the sum is
+ * then the result) or from minus that correction (narrower: the sum is shifted back). */
+template <uint8_t WB>
+struct SparseTapsRow<WB, 8> {
+  const uint8_t *p;
+  uint16_t n;
+  int32_t bias;
+  uint32_t init;
+  DMC_INLINE SparseTapsRow(const uint8_t *p_, uint16_t n_, int32_t bias_) : p(p_), n(n_), bias(bias_) {
+    const uint32_t correction = ((uint32_t)(uint16_t)(n >> 1) << 16) | ((n & 1u) ? 0x8000u : 0u);  // n * 0x8000
+    init = WB == 8 ? (uint32_t)bias - correction : (uint32_t)0 - correction;
+  }
+  DMC_INLINE int32_t window(const uint8_t *in, index_t origin) const {
+    if (!n) return bias;
+    const uint32_t sum = sparse_taps_avr<WB>(in + origin, p, n, init);
+    return WB == 8 ? (int32_t)sum : bias + ((int32_t)sum >> (8 - WB));
   }
 };
 
 #undef DMC_AVR_TAPS_MAC
 #undef DMC_AVR_TAPS_NEXT
-
-template <uint8_t WB, uint8_t IB>
-DMC_INLINE int32_t sparse_taps_dot(const uint8_t *in, index_t origin, const uint8_t *p, uint16_t n) {
-  return SparseTapsAvr<WB, IB>::run(in, origin, p, n);
-}
 
 }  // namespace dmc
 
