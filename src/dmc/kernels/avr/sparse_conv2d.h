@@ -16,8 +16,8 @@ namespace dmc {
 
 // one entry: the step from Z moves X, the weight (times 2^(8 - WB)) is in %[wv]
 #define DMC_AVR_TAPS_MAC        \
-  "lpm %[st], Z+\n\t"           \
-  "add %A[x], %[st]\n\t"        \
+  "lpm %[xv], Z+\n\t"           \
+  "add %A[x], %[xv]\n\t"        \
   "adc %B[x], %[zero]\n\t"      \
   "ld %[xv], %a[x]\n\t"         \
   "mulsu %[wv], %[xv]\n\t"      \
@@ -29,33 +29,48 @@ namespace dmc {
 
 // the end of an entry: the row's last one leaves the loop
 #define DMC_AVR_TAPS_NEXT \
-  "sbiw %[n], 1\n\t"      \
+  "subi %A[n], 1\n\t"     \
+  "sbci %B[n], 0\n\t"     \
   "breq 9f\n\t"
 
 /* sum over the row of (product + 0x8000) times 2^(8 - WB), plus `init`, modulo 2^32. */
 template <uint8_t WB>
 uint32_t sparse_taps_avr(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc);
 
+// The loop's registers, pinned: all but the two constants are call-clobbered, so a call saves
+// only those (the compiler's own choice took callee-saved ones and a stack frame).
+#define DMC_AVR_TAPS_REGISTERS                      \
+  register uint32_t sum asm("r18") = acc;           \
+  register const uint8_t *px asm("r26") = x;        \
+  register const uint8_t *pz asm("r30") = p;        \
+  register uint16_t pn asm("r24") = n;              \
+  register uint8_t xv asm("r22");                   \
+  register uint8_t wv asm("r23");                   \
+  register uint8_t zero asm("r14") = 0;             \
+  register uint8_t k80 asm("r15") = 0x80;
+
 // not inlined: the loop needs most registers, the window loop around it would leave too few
 template <>
 inline __attribute__((noinline)) uint32_t sparse_taps_avr<8>(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc) {
-  uint8_t st, xv, wv;
+  DMC_AVR_TAPS_REGISTERS
   asm volatile(
       "1:\n\t"
       "lpm %[wv], Z+\n\t"
       DMC_AVR_TAPS_MAC
-      "sbiw %[n], 1\n\t"
+      "subi %A[n], 1\n\t"
+      "sbci %B[n], 0\n\t"
       "brne 1b\n\t"
       "clr r1\n\t"
-      : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [st] "=&r"(st), [xv] "=&a"(xv), [wv] "=&a"(wv)
-      : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+      : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [xv] "=&a"(xv), [wv] "=&a"(wv)
+      : [zero] "r"(zero), [k80] "r"(k80)
       : "r0", "memory");
-  return acc;
+  return sum;
 }
 
 template <>
 inline __attribute__((noinline)) uint32_t sparse_taps_avr<4>(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc) {
-  uint8_t vb, st, xv, wv;
+  DMC_AVR_TAPS_REGISTERS
+  register uint8_t vb asm("r13");
   asm volatile(
       "1:\n\t"
       "lpm %[vb], Z+\n\t"
@@ -71,16 +86,17 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<4>(const uint8_t *x, c
       "rjmp 1b\n\t"
       "9:\n\t"
       "clr r1\n\t"
-      : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [vb] "=&r"(vb), [st] "=&r"(st), [xv] "=&a"(xv),
+      : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [vb] "=&r"(vb), [xv] "=&a"(xv),
         [wv] "=&a"(wv)
-      : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+      : [zero] "r"(zero), [k80] "r"(k80)
       : "r0", "memory");
-  return acc;
+  return sum;
 }
 
 template <>
 inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc) {
-  uint8_t vb, st, xv, wv;
+  DMC_AVR_TAPS_REGISTERS
+  register uint8_t vb asm("r13");
   asm volatile(
       "1:\n\t"
       "lpm %[vb], Z+\n\t"
@@ -109,11 +125,11 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, c
       "rjmp 1b\n\t"
       "9:\n\t"
       "clr r1\n\t"
-      : [acc] "+r"(acc), [x] "+x"(x), [z] "+z"(p), [n] "+w"(n), [vb] "=&r"(vb), [st] "=&r"(st), [xv] "=&a"(xv),
+      : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [vb] "=&r"(vb), [xv] "=&a"(xv),
         [wv] "=&a"(wv)
-      : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+      : [zero] "r"(zero), [k80] "r"(k80)
       : "r0", "memory");
-  return acc;
+  return sum;
 }
 
 /* 8-bit activations: the loop starts from bias - 0x8000 per entry (8-bit weights: the sum is
@@ -137,6 +153,7 @@ struct SparseTapsRow<WB, 8> {
 
 #undef DMC_AVR_TAPS_MAC
 #undef DMC_AVR_TAPS_NEXT
+#undef DMC_AVR_TAPS_REGISTERS
 
 }  // namespace dmc
 
