@@ -71,7 +71,9 @@ struct SparseDotAvr<8, 8> {
         : "r0", "memory");
     const uint16_t products = (uint16_t)((uint16_t)(z - stream) - n0);
     stream = z;
-    return (int32_t)(acc - ((uint32_t)products << 15));
+    // products * 0x8000 without a 15-step shift loop
+    const uint32_t correction = ((uint32_t)(uint16_t)(products >> 1) << 16) | ((products & 1u) ? 0x8000u : 0u);
+    return (int32_t)(acc - correction);
   }
 };
 
