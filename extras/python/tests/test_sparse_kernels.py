@@ -73,7 +73,7 @@ def test_sparse_dot_property_host(tmp_path_factory, rows, cols, sparsity, bits, 
 
 
 @pytest.mark.parametrize("target", ["host", "uno", "m4"])
-@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize("bits", [8, 4, 2])
 def test_sparse_linear_matches_dense_kernel_and_interpreter(tmp_path, target, bits):
     _needs(target)
     rng = np.random.default_rng(10 + bits)
