@@ -198,3 +198,26 @@ def test_sparse_models_bit_exact_on_simulated_boards(models, tmp_path, target, t
         for idx in bad[:10]:
             print(f"{target} s{i}: {tuple(idx)} interpreter {expected[tuple(idx)]}, C++ {got[tuple(idx)]}")
         assert bad.size == 0
+
+
+def test_kernels_larger_than_the_input_on_host(tmp_path):
+    """A 5x5 kernel and a dilated 3x3 one (extent 5) on 3x3 inputs: no window lies inside the
+    input, the filters' offsets are tap indices (conv_tap_offsets) and every window takes the
+    border path; built with ASan/UBSan, bit-exact with the interpreter."""
+    from dmc.deploy.host_build import HostBuild
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 5, padding=2), torch.nn.ReLU(),
+                                torch.nn.Conv2d(3, 4, 3, padding=2, dilation=2), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(36, 3))
+    _prune(model, 1, 0.5)
+    cfg = {"quantize": {"scheme": "static", "bitwidth": 4, "activation_bitwidth": 8}, "storage": "dcsr"}
+    qm = dmc.convert(dmc.compress(model, cfg, (1, 2, 3, 3), calibration_data=torch.randn(32, 2, 3, 3)))
+    assert all(o["attrs"].get("storage") == "dcsr" for o in qm.ops if "weight_bits" in o["attrs"])
+    op = _sparse_op(qm, "conv2d")
+    assert conv_tap_offsets(op["attrs"]["weight_shape"], [1, 1], [2, 3, 3]).tolist() == list(range(50))
+    build = HostBuild([qm], ["big"], tmp_path, sanitize=True)
+    codes = np.random.default_rng(0).integers(0, 256, size=(16,) + qm.input_shape)
+    expected, got = qm.predict(codes), build.run(0, codes)
+    for idx in np.argwhere(expected != got)[:10]:
+        print(f"{tuple(idx)} interpreter {expected[tuple(idx)]}, C++ {got[tuple(idx)]}")
+    assert np.array_equal(expected, got)
