@@ -33,7 +33,9 @@ namespace dmc {
   "sbci %B[n], 0\n\t"     \
   "breq 9f\n\t"
 
-/* sum over the row of (product + 0x8000) times 2^(8 - WB), plus `init`, modulo 2^32. */
+/* 8-bit weights: acc + the sum over the row of (product + 0x8000), modulo 2^32. Narrower: the
+ * same with products times 2^(8 - WB), then shifted back by 8 - WB (acc starts at minus the
+ * 0x8000 terms, so the sum is an exact multiple). */
 template <uint8_t WB>
 uint32_t sparse_taps_avr(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc);
 
@@ -86,6 +88,23 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<4>(const uint8_t *x, c
       "rjmp 1b\n\t"
       "9:\n\t"
       "clr r1\n\t"
+      // the sum is a multiple of 16: shifted back exactly
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
       : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [vb] "=&r"(vb), [xv] "=&a"(xv),
         [wv] "=&a"(wv)
       : [zero] "r"(zero), [k80] "r"(k80)
@@ -125,6 +144,31 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, c
       "rjmp 1b\n\t"
       "9:\n\t"
       "clr r1\n\t"
+      // the sum is a multiple of 64: shifted back exactly
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
       : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [vb] "=&r"(vb), [xv] "=&a"(xv),
         [wv] "=&a"(wv)
       : [zero] "r"(zero), [k80] "r"(k80)
@@ -133,7 +177,7 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, c
 }
 
 /* 8-bit activations: the loop starts from bias - 0x8000 per entry (8-bit weights: the sum is
- * then the result) or from minus that correction (narrower: the sum is shifted back). */
+ * then the result) or from minus that correction (narrower: the loop returns the exact sum). */
 template <uint8_t WB>
 struct SparseTapsRow<WB, 8> {
   const uint8_t *p;
@@ -147,7 +191,7 @@ struct SparseTapsRow<WB, 8> {
   DMC_INLINE int32_t window(const uint8_t *in, index_t origin) const {
     if (!n) return bias;
     const uint32_t sum = sparse_taps_avr<WB>(in + origin, p, n, init);
-    return WB == 8 ? (int32_t)sum : bias + ((int32_t)sum >> (8 - WB));
+    return WB == 8 ? (int32_t)sum : bias + (int32_t)sum;
   }
 };
 
