@@ -317,7 +317,8 @@ def write_tables(rows, dense, out: Path) -> None:
     notes = ["", "Runs: " + "; ".join(f"{k} = {v[0]}" for k, v in VARIANTS.items() if any(r['variant'] == k for r in rows)),
              "", "Bytes: the weights of every layer in that format + int32 biases + requantization constants. "
              "artifact B (auto) = the .dmc model bytes with storage \"auto\" (per layer the smaller of dense and "
-             "the artifact's nibble-step CSR stream); dCSR, RLE and CSR are dmc.sparse.metrics' byte counts of the "
+             "the artifact's sparse stream: nibble-step CSR rows for linear, offset CSR filters for conv2d); "
+             "dCSR, RLE and CSR are dmc.sparse.metrics' byte counts of the "
              "paper's formats on the same integer weights. bits/nz: weight bytes * 8 / nonzero weights. "
              f"Bold: the most accurate on validation within {BUDGET_BYTES} artifact bytes. Uno cycles: one "
              "inference, simavr's exact count; '-' where the model does not link for an Uno (32 KB flash).", ""]

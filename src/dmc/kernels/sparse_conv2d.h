@@ -121,8 +121,8 @@ struct SparseConvGeometry {
 /* A window overlapping the padding: each nonzero's offset is walked back to its tap. Not
  * inlined: the window loop keeps its registers. */
 template <uint8_t WB, uint8_t IB>
-__attribute__((noinline)) int32_t sparse_taps_border(const uint8_t *in, const SparseConv2dArgs &a, const SparseConvGeometry &g,
-                           const SparseTaps &t, const uint8_t *p, uint16_t n, uint16_t c0, int16_t y0, int16_t x0) {
+__attribute__((noinline)) int32_t sparse_taps_border(const uint8_t *in, const SparseConv2dArgs &a,
+                                                     const SparseConvGeometry &g, const SparseTaps &t, const uint8_t *p, uint16_t n, uint16_t c0, int16_t y0, int16_t x0) {
   SparseAccumulator<WB, IB> acc;
   const index_t last_col = (index_t)(a.kernel_w - 1) * t.col;
   index_t pos = 0;

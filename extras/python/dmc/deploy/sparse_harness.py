@@ -1,6 +1,6 @@
 """Kernel test harness for sparse weights: any integer matrix -> a generated C++ program that
-decodes its sparse stream (nibble-step CSR; offset CSR for conv filters) and multiplies it on the host, the simulated Uno (simavr) or
-the QEMU Cortex-M4, with results and exact AVR cycle stamps read back for comparison with numpy.
+decodes its sparse stream (nibble-step CSR; offset CSR for conv filters) and multiplies it on the
+host, the simulated Uno (simavr) or the QEMU Cortex-M4, with results and exact AVR cycle stamps read back for comparison with numpy.
 
 The programs are bare: no Arduino core, no model, only the runtime headers, the encoded matrix
 and inputs in flash, and a few lines per target to write bytes out (stdout, UART0) and stop.

@@ -53,7 +53,8 @@ uint32_t sparse_taps_avr(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_
 
 // not inlined: the loop needs most registers, the window loop around it would leave too few
 template <>
-inline __attribute__((noinline)) uint32_t sparse_taps_avr<8>(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc) {
+inline __attribute__((noinline)) uint32_t sparse_taps_avr<8>(const uint8_t *x, const uint8_t *p, uint16_t n,
+                                                                 uint32_t acc) {
   DMC_AVR_TAPS_REGISTERS
   asm volatile(
       "1:\n\t"
@@ -70,7 +71,8 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<8>(const uint8_t *x, c
 }
 
 template <>
-inline __attribute__((noinline)) uint32_t sparse_taps_avr<4>(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc) {
+inline __attribute__((noinline)) uint32_t sparse_taps_avr<4>(const uint8_t *x, const uint8_t *p, uint16_t n,
+                                                                 uint32_t acc) {
   DMC_AVR_TAPS_REGISTERS
   register uint8_t vb asm("r13");
   asm volatile(
@@ -113,7 +115,8 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<4>(const uint8_t *x, c
 }
 
 template <>
-inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc) {
+inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, const uint8_t *p, uint16_t n,
+                                                                 uint32_t acc) {
   DMC_AVR_TAPS_REGISTERS
   register uint8_t vb asm("r13");
   asm volatile(
