@@ -45,11 +45,18 @@ struct SparseDotAvr<8, 8> {
   // not inlined: the loop needs most registers, a caller's loop would leave too few
   static __attribute__((noinline)) int32_t run(const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
     if (!nbytes) return 0;
-    const uint8_t *x = in;
-    const uint8_t *z = stream;
     const uint16_t n0 = nbytes;
-    uint32_t acc = 0;
-    uint8_t b, c, xv, wv;
+    // registers pinned: the compiler's own choice saved 16 of them and made a frame on every call
+    register uint32_t acc asm("r18") = 0;
+    register const uint8_t *x asm("r26") = in;
+    register const uint8_t *z asm("r30") = stream;
+    register uint16_t n asm("r24") = nbytes;
+    register uint8_t b asm("r22");
+    register uint8_t c asm("r23");
+    register uint8_t xv asm("r16");
+    register uint8_t wv asm("r17");
+    register uint8_t zero asm("r14") = 0;
+    register uint8_t k80 asm("r15") = 0x80;
     asm volatile(
         "1:\n\t"
         "lpm %[b], Z+\n\t"
@@ -66,9 +73,9 @@ struct SparseDotAvr<8, 8> {
         "sbci %B[n], 0\n\t"
         "brne 1b\n\t"
         "clr r1\n\t"
-        : [acc] "+r"(acc), [x] "+e"(x), [z] "+z"(z), [n] "+d"(nbytes), [b] "=&d"(b), [c] "=&d"(c), [xv] "=&a"(xv),
+        : [acc] "+r"(acc), [x] "+e"(x), [z] "+z"(z), [n] "+d"(n), [b] "=&d"(b), [c] "=&d"(c), [xv] "=&a"(xv),
           [wv] "=&a"(wv)
-        : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+        : [zero] "r"(zero), [k80] "r"(k80)
         : "r0", "memory");
     const uint16_t products = (uint16_t)((uint16_t)(z - stream) - n0);
     stream = z;
