@@ -17,7 +17,7 @@ import numpy as np
 from ..core.artifact import dumps
 from ..core.intmodel import IntModel
 from ..core.planner import Plan, plan
-from ..core.weights import weight_storage
+from ..core.weights import sparse_arrays, weight_storage
 from ..errors import DMCError
 from ..version import __version__
 
@@ -105,10 +105,11 @@ class _Emitter:
         n = op["name"]
         c = op["attrs"]["alias"]
         w = self.m.arrays
-        if weight_storage(op) == "dcsr":  # nibble-step CSR, read by the sparse kernels as stored
-            stream = w[f"{n}.weight_stream"]  # an all-zero layer has none: one unread byte keeps C++ happy
+        if weight_storage(op) == "dcsr":  # the sparse stream (FORMAT.md), read by the sparse kernels as stored
+            stream_key, rows_key = sparse_arrays(op)
+            stream = w[stream_key]  # an all-zero layer has none: one unread byte keeps C++ happy
             self.data.append(c_array("uint8_t", f"w_{c}", stream if stream.size else [0], hex_bytes=True))
-            self.data.append(c_array("uint16_t", f"wr_{c}", w[f"{n}.weight_rows"], per_line=12))
+            self.data.append(c_array("uint16_t", f"wr_{c}", w[rows_key], per_line=12))
             c_w = f"w_{c}, wr_{c}"
         else:
             self.data.append(c_array("uint8_t", f"w_{c}", w[f"{n}.weight"], hex_bytes=True))
