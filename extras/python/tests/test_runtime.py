@@ -204,15 +204,15 @@ def _dsp_coverage(models):
             ib = qm.tensors[o["inputs"][0]]["bits"]
             shape = a["weight_shape"]
             row = int(np.prod(shape[1:]))
-            if o["op"] == "conv2d" and row > 256:
-                continue              # left to the portable kernel (kMaxColumn, arm/conv2d_dsp.h)
+            if o["op"] == "conv2d" and row > 168:
+                continue              # left to the portable kernel (column_stride, arm/scratch.h)
             seen.add(f"{o['op']}_w{a['weight_bits']}_a{ib}")
             if a["weight_bits"] == 4 and row % 2 and shape[0] > 1:
                 seen.add(f"{o['op']}_w4_odd_rows")
             if row % 8:
                 seen.add(f"{o['op']}_tail")
         for st in plan(qm).steps:          # conv2d with its 2x2 pool (4 windows at once) and without
-            if st.kernel == "conv2d" and int(np.prod(st.op["attrs"]["weight_shape"][1:])) <= 256:
+            if st.kernel == "conv2d" and int(np.prod(st.op["attrs"]["weight_shape"][1:])) <= 168:
                 k = (st.fused or {}).get("attrs", {}).get("kernel", [1])[0]
                 seen.add(f"conv2d_pool{k}")
     return seen
