@@ -150,12 +150,12 @@ def arm_dsp_scratch_bytes(model, p: Plan) -> int:
             pool = st.fused["attrs"] if st.fused else None
             if (list(a["stride"]) == [1, 1] and list(a["dilation"]) == [1, 1] and pool
                     and pool["kernel"][0] == 2 and pool["stride"][0] == 2):
-                # conv2d_pool2: a 16-bit plane of the input and the filters' (shifted) lane pairs
-                oc, ic, kh, kw = map(int, shape)
+                # conv2d_pool2: a 16-bit plane of the input and one filter's (shifted) lane pairs
+                _, ic, kh, kw = map(int, shape)
                 _, oh, ow = model.tensors[st.output]["shape"]
                 pairs = (kw + 2) // 2
                 plane_words = ic * (2 * oh + kh - 1) * (2 * (ow - 1) + 2 * pairs) // 2
-                need = max(need, 4 * (plane_words + ic * kh * 2 * pairs * min(oc, ARM_CHANNELS)))
+                need = max(need, 4 * (plane_words + ic * kh * 2 * pairs))
         elif st.kernel == "linear" and a["weight_bits"] in (8, 4):
             need = max(need, 2 * (-(-int(shape[1]) // 8) * 8))
     return need + 3 if need else 0

@@ -15,6 +15,7 @@
 #define DMC_KERNELS_ARM_CONV2D_DSP_H
 
 #include "lanes.h"
+#include "requant_dsp.h"
 #include "scratch.h"
 
 DMC_OPTIMIZE_BEGIN
@@ -174,7 +175,7 @@ bool conv2d_columns(const uint8_t *in, uint8_t *out, const Conv2dArgs &a, uint32
             const uint8_t sh = DMC_READ_U8(a.shift + q);
             const index_t o = (index_t)oc * out_plane + (index_t)py * a.out_w + px;
             for (uint8_t k = 0; k < m; ++k)
-              Packed<OB>::set(out, o + k, requantize_to_code(acc[k], mq, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
+              Packed<OB>::set(out, o + k, requantize_code(acc[k], mq, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
           }
         }
         continue;
@@ -200,7 +201,7 @@ bool conv2d_columns(const uint8_t *in, uint8_t *out, const Conv2dArgs &a, uint32
         for (uint8_t i = 0; i < n_oc; ++i) {
           const uint16_t oc = (uint16_t)(oc0 + i), q = a.per_channel ? oc : 0;
           Packed<OB>::set(out, (index_t)oc * out_plane + (index_t)py * a.out_w + px,
-                          requantize_to_code(best[i], DMC_READ_I16(a.multiplier + q), DMC_READ_U8(a.shift + q),
+                          requantize_code(best[i], DMC_READ_I16(a.multiplier + q), DMC_READ_U8(a.shift + q),
                                              a.out_zero_point, a.clamp_lo, a.clamp_hi));
         }
       }
@@ -282,35 +283,52 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
   const uint32_t wp = pool2_plane_width(a, NP), hp = pool2_plane_height(a);
   const uint32_t plane_words = (uint32_t)a.in_c * hp * wp / 2;
   const uint32_t rows = (uint32_t)a.in_c * a.kernel_h;  // filter rows
-  const uint32_t filter_words = rows * 2 * NP;
-  const uint8_t block = (uint8_t)(a.out_c < kChannels ? a.out_c : kChannels);
-  uint32_t *base = scratch(4 * (plane_words + filter_words * block));
+  uint32_t *base = scratch(4 * (plane_words + rows * 2 * NP));  // the plane, one filter
   if (!base) return false;
   uint16_t *plane = reinterpret_cast<uint16_t *>(base);
   uint32_t *filters = base + plane_words;
   {  // the plane: input (c, y - pad_top, x - pad_left), the zero point outside
     uint16_t *d = plane;
     const index_t in_plane = (index_t)a.in_h * a.in_w;
-    const int32_t x_lo = a.pad_left, x_hi = a.pad_left + a.in_w;
+    const uint32_t x_lo = a.pad_left < wp ? a.pad_left : wp, x_hi = x_lo + a.in_w < wp ? x_lo + a.in_w : wp;
+    const uint16_t zin = a.in_zero_point;
     for (uint32_t y = 0; y < hp; ++y) {
+      const int32_t iy = (int32_t)y - a.pad_top;
       for (uint16_t c = 0; c < a.in_c; ++c, d += wp) {
-        const int32_t iy = (int32_t)y - a.pad_top;
-        const bool row_ok = iy >= 0 && iy < (int32_t)a.in_h;
-        const index_t row = (index_t)c * in_plane + (index_t)(row_ok ? iy : 0) * a.in_w;
-        for (int32_t x = 0; x < (int32_t)wp; ++x)
-          d[x] = row_ok && x >= x_lo && x < x_hi ? Packed<IB>::get(in, row + (index_t)(x - x_lo)) : a.in_zero_point;
+        if (iy < 0 || iy >= (int32_t)a.in_h) {
+          for (uint32_t x = 0; x < wp; ++x) d[x] = zin;
+          continue;
+        }
+        for (uint32_t x = 0; x < x_lo; ++x) d[x] = zin;
+        const index_t row = (index_t)c * in_plane + (index_t)iy * a.in_w;
+        uint16_t *t = d + x_lo;
+        const uint32_t n = x_hi - x_lo;
+        if (IB == 8) {
+          const uint8_t *p = in + row;
+          for (uint32_t k = 0; k < n; ++k) t[k] = p[k];
+        } else if (IB == 4 && !(row & 1)) {  // two nibbles per byte
+          const uint8_t *p = in + row / 2;
+          uint32_t k = 0;
+          for (; k + 1 < n; k += 2, ++p) {
+            t[k] = *p & 15;
+            t[k + 1] = *p >> 4;
+          }
+          if (k < n) t[k] = *p & 15;
+        } else {
+          for (uint32_t k = 0; k < n; ++k) t[k] = Packed<IB>::get(in, row + k);
+        }
+        for (uint32_t x = x_hi; x < wp; ++x) d[x] = zin;
       }
     }
   }
-  const index_t out_plane = (index_t)a.out_h * a.out_w;
-  for (uint16_t oc0 = 0; oc0 < a.out_c; oc0 = (uint16_t)(oc0 + kChannels)) {
-    const uint8_t n_oc = (uint8_t)(a.out_c - oc0 < kChannels ? a.out_c - oc0 : kChannels);
-    {  // per filter row and pair j: (w[2j], w[2j+1]), then the shifted (w[2j-1], w[2j]) (w[-1] = 0)
+  index_t o = 0;  // outputs in CHW order
+  for (uint16_t oc = 0; oc < a.out_c; ++oc) {
+    {  // per filter row (ky, c) and pair j: (w[2j], w[2j+1]), then the shifted (w[2j-1], w[2j])
       uint32_t *f = filters;
-      for (uint32_t r = 0; r < (uint32_t)n_oc * rows; ++r, f += 2 * NP) {  // rows in (oc, ky, c) order
-        const uint32_t oc = oc0 + r / rows, ky = r % rows / a.in_c, c = r % a.in_c;
+      for (uint32_t r = 0; r < rows; ++r, f += 2 * NP) {
+        const uint32_t ky = r / a.in_c, c = r % a.in_c;
         WeightStream<WB> ws;
-        ws.seek(a.weight, ((oc * a.in_c + c) * a.kernel_h + ky) * KW);
+        ws.seek(a.weight, (((uint32_t)oc * a.in_c + c) * a.kernel_h + ky) * KW);
         int16_t w[2 * Pool2Shape<KW>::kPairs + 1] = {0};
         for (uint8_t k = 0; k < KW; ++k) w[k + 1] = ws.next();  // w[0] is the shifted 0
         for (uint8_t j = 0; j < NP; ++j) {
@@ -319,22 +337,19 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
         }
       }
     }
+    const uint16_t q = a.per_channel ? oc : 0;
+    const int32_t bias = DMC_READ_I32(a.bias + oc);
+    const int16_t m = DMC_READ_I16(a.multiplier + q);
+    const uint8_t sh = DMC_READ_U8(a.shift + q), zp = a.out_zero_point, lo = a.clamp_lo, hi = a.clamp_hi;
     for (uint16_t py = 0; py < a.out_h; ++py) {
-      for (uint16_t px = 0; px < a.out_w; ++px) {
-        const word_alias_t *origin = reinterpret_cast<const word_alias_t *>(plane + 2u * py * a.in_c * wp + 2u * px);
-        const uint32_t *f = filters;
-        for (uint8_t i = 0; i < n_oc; ++i) {
-          const uint16_t oc = (uint16_t)(oc0 + i), q = a.per_channel ? oc : 0;
-          const int32_t bias = DMC_READ_I32(a.bias + oc);
-          int32_t r00 = bias, r01 = bias, r10 = bias, r11 = bias;
-          f = pool2_rows<NP>(origin, wp * 2, wp * 2 * a.in_c, rows, f, r00, r01, r10, r11);
-          int32_t best = r00 > r01 ? r00 : r01;
-          if (r10 > best) best = r10;
-          if (r11 > best) best = r11;
-          Packed<OB>::set(out, (index_t)oc * out_plane + (index_t)py * a.out_w + px,
-                          requantize_to_code(best, DMC_READ_I16(a.multiplier + q), DMC_READ_U8(a.shift + q),
-                                             a.out_zero_point, a.clamp_lo, a.clamp_hi));
-        }
+      const word_alias_t *origin = reinterpret_cast<const word_alias_t *>(plane + 2u * py * a.in_c * wp);
+      for (uint16_t px = 0; px < a.out_w; ++px, ++origin) {
+        int32_t r00 = bias, r01 = bias, r10 = bias, r11 = bias;
+        pool2_rows<NP>(origin, wp * 2, wp * 2 * a.in_c, rows, filters, r00, r01, r10, r11);
+        int32_t best = r00 > r01 ? r00 : r01;
+        if (r10 > best) best = r10;
+        if (r11 > best) best = r11;
+        Packed<OB>::set(out, o++, requantize_code(best, m, sh, zp, lo, hi));
       }
     }
   }

@@ -11,6 +11,7 @@
 #define DMC_KERNELS_ARM_LINEAR_DSP_H
 
 #include "lanes.h"
+#include "requant_dsp.h"
 #include "scratch.h"
 
 DMC_OPTIMIZE_BEGIN
@@ -74,7 +75,7 @@ bool linear_dsp(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args, E
       acc = dot_group(xa, q, acc);
     }
     const uint16_t qi = a.per_channel ? o : 0;
-    Packed<OB>::set(out, o, requantize_to_code(acc, DMC_READ_I16(a.multiplier + qi), DMC_READ_U8(a.shift + qi),
+    Packed<OB>::set(out, o, requantize_code(acc, DMC_READ_I16(a.multiplier + qi), DMC_READ_U8(a.shift + qi),
                                                a.out_zero_point, a.clamp_lo, a.clamp_hi));
   }
   return true;
