@@ -156,7 +156,7 @@ def arm_dsp_scratch_bytes(model, p: Plan) -> int:
                 pairs = (kw + 2) // 2
                 plane_words = ic * (2 * oh + kh - 1) * (2 * (ow - 1) + 2 * pairs) // 2
                 need = max(need, 4 * (plane_words + ic * kh * 2 * pairs))
-        elif st.kernel == "linear" and a["weight_bits"] in (8, 4):
+        elif st.kernel == "linear" and a["weight_bits"] in (8, 4) and int(shape[1]) >= 8:
             need = max(need, 2 * (-(-int(shape[1]) // 8) * 8))
     return need + 3 if need else 0
 

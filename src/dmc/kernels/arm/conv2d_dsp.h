@@ -66,6 +66,20 @@ DMC_INLINE void dot_windows(const int16_t *w, const uint16_t *col, uint32_t grou
 }
 #undef DMC_ARM_CONV_GROUP
 
+/* dot_windows for the column stride S chosen at run time (one copy of the loops around it). */
+inline void dot_windows_at(uint16_t S, const int16_t *w, const uint16_t *col, uint32_t groups, int32_t acc[4]) {
+  switch (S) {
+    case 64:
+      return dot_windows<64>(w, col, groups, acc);
+    case 128:
+      return dot_windows<128>(w, col, groups, acc);
+    case 256:
+      return dot_windows<256>(w, col, groups, acc);
+    default:
+      return dot_windows<336>(w, col, groups, acc);
+  }
+}
+
 /* Activations [k0, k1) of the row at element index i (dilation 1) into d[k0 .. k1). */
 template <uint8_t IB, uint8_t KW>
 DMC_INLINE void copy_row(const uint8_t *in, index_t i, uint8_t k0, uint8_t k1, uint16_t *d) {
@@ -142,8 +156,9 @@ DMC_INLINE void unpack_filters(const Conv2dArgs &a, uint16_t oc0, uint8_t n, uin
   }
 }
 
-template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW, uint16_t S>
-bool conv2d_columns(const uint8_t *in, uint8_t *out, const Conv2dArgs &a, uint32_t filter_size, uint32_t P) {
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW>
+bool conv2d_columns(const uint8_t *in, uint8_t *out, const Conv2dArgs &a, uint32_t filter_size, uint32_t P,
+                    uint16_t S) {
   const uint8_t block = (uint8_t)(a.out_c < kChannels ? a.out_c : kChannels);
   uint32_t *base = scratch(kWindows * S + 2 * P * block);
   if (!base) return false;
@@ -170,7 +185,7 @@ bool conv2d_columns(const uint8_t *in, uint8_t *out, const Conv2dArgs &a, uint32
             const uint16_t oc = (uint16_t)(oc0 + i), q = a.per_channel ? oc : 0;
             const int32_t bias = DMC_READ_I32(a.bias + oc);
             int32_t acc[4] = {bias, bias, bias, bias};
-            dot_windows<S>(wq + (uint32_t)i * P, col, groups, acc);
+            dot_windows_at(S, wq + (uint32_t)i * P, col, groups, acc);
             const int16_t mq = DMC_READ_I16(a.multiplier + q);
             const uint8_t sh = DMC_READ_U8(a.shift + q);
             const index_t o = (index_t)oc * out_plane + (index_t)py * a.out_w + px;
@@ -192,7 +207,7 @@ bool conv2d_columns(const uint8_t *in, uint8_t *out, const Conv2dArgs &a, uint32
           for (uint8_t i = 0; i < n_oc; ++i) {
             const int32_t bias = DMC_READ_I32(a.bias + oc0 + i);
             int32_t acc[4] = {bias, bias, bias, bias};
-            dot_windows<S>(wq + (uint32_t)i * P, col, groups, acc);
+            dot_windows_at(S, wq + (uint32_t)i * P, col, groups, acc);
             for (uint8_t k = 0; k < m; ++k) {
               if (acc[k] > best[i]) best[i] = acc[k];
             }
@@ -356,6 +371,16 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
   return true;
 }
 
+/* conv2d_pool2 where the kernel width is known at compile time (the generated code passes it). */
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW>
+bool try_pool2(const uint8_t *, uint8_t *, const Conv2dArgs &, Enabled<false>) {
+  return false;
+}
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW>
+bool try_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a, Enabled<true>) {
+  return conv2d_pool2<WB, IB, OB, KW>(in, out, a);
+}
+
 /* Returns false (and does nothing) for filters longer than column_stride() takes and when the
  * scratch region is missing or too small; the caller then runs the portable kernel. */
 template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW>
@@ -365,21 +390,11 @@ bool conv2d_dsp(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
   const uint32_t filter_size = (uint32_t)a.in_c * a.kernel_h * a.kernel_w;
   const uint32_t P = (filter_size + 3) & ~3u;
   if (KW != 0 && KW != a.kernel_w) return false;
-  if (KW != 0 && a.stride_h == 1 && a.stride_w == 1 && a.dilation_h == 1 && a.dilation_w == 1 && a.pool_k == 2 &&
-      a.pool_s == 2 && conv2d_pool2<WB, IB, OB, (KW ? KW : 1)>(in, out, a))
+  if (a.stride_h == 1 && a.stride_w == 1 && a.dilation_h == 1 && a.dilation_w == 1 && a.pool_k == 2 &&
+      a.pool_s == 2 && try_pool2<WB, IB, OB, KW>(in, out, a, Enabled<KW != 0>()))
     return true;
-  switch (column_stride(P)) {
-    case 64:
-      return conv2d_columns<WB, IB, OB, KW, 64>(in, out, a, filter_size, P);
-    case 128:
-      return conv2d_columns<WB, IB, OB, KW, 128>(in, out, a, filter_size, P);
-    case 256:
-      return conv2d_columns<WB, IB, OB, KW, 256>(in, out, a, filter_size, P);
-    case 336:
-      return conv2d_columns<WB, IB, OB, KW, 336>(in, out, a, filter_size, P);
-    default:
-      return false;
-  }
+  const uint16_t S = column_stride(P);
+  return S != 0 && conv2d_columns<WB, IB, OB, KW>(in, out, a, filter_size, P, S);
 }
 
 }  // namespace arm

@@ -70,7 +70,7 @@ bool linear_dsp(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args, E
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t n = a.in_features, groups = (n + 7) / 8;
   uint32_t *x = scratch(16 * groups);
-  if (!x || groups == 0) return false;
+  if (!x || n < 8) return false;  // shorter rows: the portable loop is cheaper than the lane set-up
   uint16_t *lanes = reinterpret_cast<uint16_t *>(x);
   int32_t sum = 0;
   uint32_t i = 0;
@@ -141,8 +141,8 @@ bool linear_dsp(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args, E
   return true;
 }
 
-/* Returns false (and does nothing) for 2-bit weights and when the scratch region is missing or
- * too small; the caller then runs the portable kernel. */
+/* Returns false (and does nothing) for 2-bit weights, rows shorter than 8 and when the scratch
+ * region is missing or too small; the caller then runs the portable kernel. */
 template <uint8_t WB, uint8_t IB, uint8_t OB>
 bool linear_dsp(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args) {
   return linear_dsp<WB, IB, OB>(in, out, flash_args, Enabled<WB == 8 || WB == 4>());
