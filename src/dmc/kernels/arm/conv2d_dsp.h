@@ -271,7 +271,14 @@ DMC_INLINE const uint32_t *pool2_rows(const word_alias_t *row, uint32_t row_byte
   "smlad %[r10], %[x1], %[n], %[r10]\n\t"       \
   "smlad %[r11], %[x1], %[s], %[r11]\n\t"
 
-/* 3 pairs (kernel widths 4 and 5): the row loop in assembly, 25 instructions per filter row. */
+/* One filter row of 3 pairs; flags are left alone (the loop below relies on it). */
+#define DMC_ARM_POOL2_ROW                                                         \
+  DMC_ARM_POOL2_PAIR(0) DMC_ARM_POOL2_PAIR(4) DMC_ARM_POOL2_PAIR(8)               \
+  "add %[row], %[row], %[rb]\n\t"                                                \
+  "add %[below], %[below], %[rb]\n\t"
+
+/* 3 pairs (kernel widths 4 and 5): the row loop in assembly, two rows per turn, 24 instructions
+ * per filter row. */
 template <>
 DMC_INLINE const uint32_t *pool2_rows<3>(const word_alias_t *row, uint32_t row_bytes, uint32_t below_bytes,
                                          uint32_t count, const uint32_t *f, int32_t &r00, int32_t &r01, int32_t &r10,
@@ -279,17 +286,21 @@ DMC_INLINE const uint32_t *pool2_rows<3>(const word_alias_t *row, uint32_t row_b
   uint32_t n, sh, x0, x1;
   const word_alias_t *below = row + below_bytes / 4;
   __asm__(
-      "1:\n\t" DMC_ARM_POOL2_PAIR(0) DMC_ARM_POOL2_PAIR(4) DMC_ARM_POOL2_PAIR(8)
-      "add %[row], %[row], %[rb]\n\t"
-      "add %[below], %[below], %[rb]\n\t"
+      "lsrs %[k], %[k], #1\n\t"  // C = an odd row, Z = no pair of rows
+      "bcc 2f\n\t" DMC_ARM_POOL2_ROW
+      "2:\n\t"
+      "beq 3f\n\t"
+      "1:\n\t" DMC_ARM_POOL2_ROW DMC_ARM_POOL2_ROW
       "subs %[k], %[k], #1\n\t"
       "bne 1b\n\t"
+      "3:\n\t"
       : [row] "+r"(row), [below] "+r"(below), [f] "+r"(f), [k] "+r"(count), [r00] "+r"(r00), [r01] "+r"(r01),
         [r10] "+r"(r10), [r11] "+r"(r11), [n] "=&r"(n), [s] "=&r"(sh), [x0] "=&r"(x0), [x1] "=&r"(x1)
       : [rb] "r"(row_bytes)
       : "cc", "memory");
   return f;
 }
+#undef DMC_ARM_POOL2_ROW
 #undef DMC_ARM_POOL2_PAIR
 
 template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW>
