@@ -75,5 +75,8 @@ def test_m4_profile_has_exact_per_step_counts(tmp_path):
     assert 0 <= prof["total"] - sum(steps) < 50
     for r in prof["rows"]:
         assert r["cycles"] >= r["macs"] / 2, f"{r['layer']}: {r['cycles']} instructions for {r['macs']} MACs"
+    # the DSP kernels ran (a scratch region smaller than they need would silently select the
+    # portable kernels, at 16 instructions per MAC)
+    assert prof["total"] < 2.5 * prof["macs"], f"{prof['total']} instructions for {prof['macs']} MACs"
     plain = measure_qemu(MODEL, default_input(model), "m4")["instructions"]
     assert abs(plain - prof["total"]) < 30 * (len(steps) + 2), (plain, prof["total"])
