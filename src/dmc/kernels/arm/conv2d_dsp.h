@@ -347,7 +347,8 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
       }
     }
   }
-  index_t o = 0;  // outputs in CHW order
+  index_t o = 0;        // outputs in CHW order
+  uint8_t pending = 0;  // 4-bit outputs: the code of an even index, until its odd neighbour comes
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
     {  // per filter row (ky, c) and pair j: (w[2j], w[2j+1]), then the shifted (w[2j-1], w[2j])
       uint32_t *f = filters;
@@ -375,10 +376,18 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
         int32_t best = r00 > r01 ? r00 : r01;
         if (r10 > best) best = r10;
         if (r11 > best) best = r11;
-        Packed<OB>::set(out, o++, requantize_code(best, m, sh, zp, lo, hi));
+        const uint8_t code = requantize_code(best, m, sh, zp, lo, hi);
+        if (OB == 4) {  // two codes per byte, written once both are known
+          if (o & 1) out[o >> 1] = (uint8_t)(pending | (code << 4));
+          pending = code;
+          ++o;
+        } else {
+          Packed<OB>::set(out, o++, code);
+        }
       }
     }
   }
+  if (OB == 4 && (o & 1)) Packed<4>::set(out, o - 1, pending);  // an odd count: the last code alone
   return true;
 }
 
