@@ -391,3 +391,22 @@ def test_op_names_cannot_break_the_generated_code(tmp_path):
         (tmp_path / fname).write_text(text)
     subprocess.run(["g++", "-std=c++11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", f"-I{runtime_dir()}",
                     str(tmp_path / "lenet.cpp")], check=True)
+
+
+def test_arm_dsp_scratch_joins_the_arena_of_dsp_builds_only():
+    """The DSP kernels' scratch (kernels/arm/scratch.h) is planned after the arena in DSP builds
+    and handed to the kernels by predict(); other builds keep the plain arena. LeNet-5 Tiny's
+    largest need is conv2d_0's plane: 1 channel of (2 * 14 + 5 - 1) rows of (2 * 13 + 2 * 3)
+    16-bit lanes, plus one filter of 5 rows of 3 weight pairs and 3 shifted pairs (32-bit each),
+    plus 3 bytes to align it; the sine model's only DSP layer is its 16-input linear."""
+    from dmc.core.planner import arm_dsp_scratch_bytes
+    tiny = dmc.load(MODELS / "lenet5_tiny.dmc")
+    expected = 2 * 32 * 32 + 4 * 5 * 6 + 3
+    assert arm_dsp_scratch_bytes(tiny, plan(tiny)) == expected
+    h, cpp = (generate(tiny, "lenet")[f] for f in ("lenet.h", "lenet.cpp"))
+    arena = plan(tiny).arena_bytes
+    assert (f"#if DMC_ARM_DSP  // + {expected} B of scratch for the Cortex-M DSP kernels\n"
+            f"#define LENET_ARENA_BYTES {arena + expected}u\n#else\n#define LENET_ARENA_BYTES {arena}u\n#endif") in h
+    assert f"dmc::arm::set_scratch(lenet_arena + {arena}, {expected}u);" in cpp
+    sine = dmc.load(REPO / "examples" / "SineRegressor" / "sine.dmc")
+    assert arm_dsp_scratch_bytes(sine, plan(sine)) == 2 * 16 + 3
