@@ -6,7 +6,9 @@
  * 8 weights costs one load and its unpacking, two LDRDs of activations and four SMLADs, with
  * no tail: weights after a row's end meet zero activations. 4-bit weights carry the +8 offset
  * of lanes.h, removed with 8 * sum(activations) once per call. The groups at the end of the
- * weight array are loaded from a zero-padded copy, so that nothing past the array is read. */
+ * weight array are loaded from a zero-padded copy, so that nothing past the array is read.
+ * Rows shorter than 8 take a plain multiply-accumulate (with the requantization of
+ * requant_dsp.h), no scratch. */
 #ifndef DMC_KERNELS_ARM_LINEAR_DSP_H
 #define DMC_KERNELS_ARM_LINEAR_DSP_H
 
@@ -69,8 +71,20 @@ bool linear_dsp(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args, E
   LinearArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t n = a.in_features, groups = (n + 7) / 8;
+  if (n < 8) {  // short rows: a plain multiply-accumulate beats the lane set-up (no scratch)
+    WeightStream<WB> ws;
+    ws.seek(a.weight, 0);  // rows follow each other in the stream
+    for (uint16_t o = 0; o < a.out_features; ++o) {
+      int32_t acc = DMC_READ_I32(a.bias + o);
+      for (uint32_t i = 0; i < n; ++i) acc += mul_u8_s8(Packed<IB>::get(in, (index_t)i), ws.next());
+      const uint16_t qi = a.per_channel ? o : 0;
+      Packed<OB>::set(out, o, requantize_code(acc, DMC_READ_I16(a.multiplier + qi), DMC_READ_U8(a.shift + qi),
+                                              a.out_zero_point, a.clamp_lo, a.clamp_hi));
+    }
+    return true;
+  }
   uint32_t *x = scratch(16 * groups);
-  if (!x || n < 8) return false;  // shorter rows: the portable loop is cheaper than the lane set-up
+  if (!x) return false;
   uint16_t *lanes = reinterpret_cast<uint16_t *>(x);
   int32_t sum = 0;
   uint32_t i = 0;
@@ -141,8 +155,8 @@ bool linear_dsp(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args, E
   return true;
 }
 
-/* Returns false (and does nothing) for 2-bit weights, rows shorter than 8 and when the scratch
- * region is missing or too small; the caller then runs the portable kernel. */
+/* Returns false (and does nothing) for 2-bit weights and, for rows of 8 or more, when the
+ * scratch region is missing or too small; the caller then runs the portable kernel. */
 template <uint8_t WB, uint8_t IB, uint8_t OB>
 bool linear_dsp(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args) {
   return linear_dsp<WB, IB, OB>(in, out, flash_args, Enabled<WB == 8 || WB == 4>());
