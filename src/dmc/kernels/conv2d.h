@@ -155,7 +155,7 @@ namespace dmc {
 template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
 #if DMC_ARM_DSP
-  if (arm::conv2d_dsp<WB, IB, OB>(in, out, flash_args)) return;
+  if (arm::conv2d_dsp<WB, IB, OB, KW>(in, out, flash_args)) return;
 #endif
   conv2d_outputs<WB, IB, OB, false, KW>(in, out, flash_args);
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from ..core.intmodel import IntModel
-from ..core.planner import plan
+from ..core.planner import arm_dsp_scratch_bytes, plan
 from .boards import Board
 
 
@@ -22,7 +22,8 @@ def budget(model: IntModel) -> dict:
                      "sram": model.tensor_bytes(st.output),
                      "offset": p.offset(st.output),
                      "macs": sum(model.macs(o) for o in ops)})
-    return {"rows": rows, "arena_bytes": p.arena_bytes, "model_bytes": model.model_bytes,
+    return {"rows": rows, "arena_bytes": p.arena_bytes, "arm_dsp_scratch_bytes": arm_dsp_scratch_bytes(model, p),
+            "model_bytes": model.model_bytes,
             "macs": model.total_macs, "input_offset": p.offset(model.input_name)}
 
 
@@ -44,6 +45,9 @@ def budget_text(model: IntModel, board: Board | None = None) -> tuple[str, bool]
     if board is not None:
         need_flash = b["model_bytes"] + board.overhead_flash
         need_sram = b["arena_bytes"] + board.overhead_sram
+        if board.arm_dsp and b["arm_dsp_scratch_bytes"]:
+            need_sram += b["arm_dsp_scratch_bytes"]
+            out.write(f"{board.name}: the DSP kernels' scratch adds {b['arm_dsp_scratch_bytes']} B to the arena\n")
         out.write(f"{board.name}: flash {need_flash} of {board.flash} B, SRAM {need_sram} of {board.sram} B "
                   f"(estimated runtime overhead: {board.overhead_flash} B flash, {board.overhead_sram} B SRAM)\n")
         problems = []
