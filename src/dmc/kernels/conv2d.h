@@ -84,18 +84,20 @@ DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, uint32_t 
 
 /* The output loops shared by conv2d and depthwise_conv2d: per output channel its bias and
  * requantization constants, per (pooled) output position the max over the pool window. */
-template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE, uint8_t KW>
+template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE, uint8_t KW, bool PAIRS = false>
 void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
   Conv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint32_t filter_size = (uint32_t)(DEPTHWISE ? 1 : a.in_c) * a.kernel_h * a.kernel_w;
   index_t o = 0;
 #if defined(__AVR__)  // the one dispatch to the AVR inner loops
-  if (KW != 0) {      // the generated code passes KW only for layers these loops take (see conv2d)
+  // the generated code passes KW only for layers these loops take, PAIRS only for layers with
+  // stride_w 1 and an even fused pool (see conv2d)
+  if (KW != 0) {
     avr::memory_barrier();
     avr::Window g = {in, a.weight, (index_t)((index_t)a.in_h * a.in_w), a.in_h, a.in_w,
                      (index_t)((index_t)a.dilation_h * a.in_w), a.kernel_h, a.dilation_h, a.in_zero_point,
-                     a.pool_k, a.stride_h, a.stride_w, {0, 0}, 0, 0, 0};
+                     a.pool_k, a.stride_h, a.stride_w, {0, 0}, {0, 0}, 0, 0, 0};
     avr::finish_window<IB>(g, KW);
     for (uint16_t oc = 0; oc < a.out_c; ++oc) {
       const int32_t bias = DMC_READ_I32(a.bias + oc);
@@ -108,7 +110,9 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
       for (uint16_t py = 0; py < a.out_h; ++py, y0 = (int16_t)(y0 + a.pool_s * a.stride_h)) {
         int16_t x0 = (int16_t)-a.pad_left;
         for (uint16_t px = 0; px < a.out_w; ++px, x0 = (int16_t)(x0 + a.pool_s * a.stride_w)) {
-          const int32_t best = bias + avr::conv_pooled<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c, y0, x0);
+          const int32_t best =
+              bias + (PAIRS ? avr::conv_pooled_pairs<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c, y0, x0)
+                            : avr::conv_pooled<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c, y0, x0));
           Packed<OB>::set(out, o++, requantize_to_code(best, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
         }
       }
@@ -148,16 +152,20 @@ void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_arg
 
 namespace dmc {
 
-/* KW: 0, or the layer's kernel width when the layer suits the AVR loops (8- or 4-bit weights, no
+/* PAIRS: the AVR loops take the windows of each fused pool row in side-by-side pairs, one weight
+ * and activation load for two windows (dmc.deploy.codegen.avr_window_pairs: stride_w 1, an even
+ * pool width); other targets ignore it.
+ *
+ * KW: 0, or the layer's kernel width when the layer suits the AVR loops (8- or 4-bit weights, no
  * horizontal dilation, 8-bit input or an even input width, KH * KW <= 256): the generated code
  * passes it so (dmc.deploy.codegen.avr_kernel_width), and an AVR build then compiles the loops
  * for that width only. Other targets ignore it. */
-template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0>
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0, bool PAIRS = false>
 void conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
 #if DMC_ARM_DSP
   if (arm::conv2d_dsp<WB, IB, OB>(in, out, flash_args)) return;
 #endif
-  conv2d_outputs<WB, IB, OB, false, KW>(in, out, flash_args);
+  conv2d_outputs<WB, IB, OB, false, KW, PAIRS>(in, out, flash_args);
 }
 
 }  // namespace dmc

@@ -33,6 +33,7 @@ struct Window {
   uint8_t pool_k, stride_h, stride_w;
   // derived once per layer (finish_window): the assembly loop's pointer steps and chunking
   uint16_t row_skip[2];  // bytes from a row's last load to the next row, by starting nibble phase
+  uint16_t pair_skip[2];  // the same for a pair of side-by-side windows (a row of kernel_w + 1)
   uint16_t chan_skip;    // bytes from the row after a channel's last one to the next channel
   uint8_t per_loop;      // channels per 24-bit flush
   index_t dy_step;       // elements between vertically adjacent windows (stride_h * in_w)
@@ -45,9 +46,12 @@ inline void finish_window(Window &g, uint8_t kernel_w) {
   for (uint8_t ph = 0; ph < 2; ++ph) {
     const uint16_t loads = IB == 4 ? (uint16_t)((ph + kernel_w + 1) >> 1) : kernel_w;
     g.row_skip[ph] = (uint16_t)(row_bytes - loads);
+    const uint16_t pair_loads = IB == 4 ? (uint16_t)((ph + kernel_w + 2) >> 1) : (uint16_t)(kernel_w + 1);
+    g.pair_skip[ph] = (uint16_t)(row_bytes - pair_loads);
   }
   g.chan_skip = (uint16_t)((IB == 4 ? (g.plane >> 1) : g.plane) - (uint16_t)g.kernel_h * row_bytes);
-  g.per_loop = (uint8_t)(kMaxTerms / ((uint16_t)kernel_w * g.kernel_h));
+  const uint16_t per_loop = (uint16_t)(kMaxTerms / ((uint16_t)kernel_w * g.kernel_h));
+  g.per_loop = (uint8_t)(per_loop > 255 ? 255 : per_loop);  // 1 x 1 kernels: 256 would wrap to 0
   g.dy_step = (index_t)((index_t)g.stride_h * g.in_w);
 }
 
@@ -202,6 +206,194 @@ __attribute__((noinline)) int32_t conv_pooled(const Window &g, uint32_t filter, 
         acc = conv_padded<WB, IB, KW>(g, w, wph, wbyte, c0, n_c, y, x);
       }
       if (acc > best) best = acc;
+    }
+  }
+  return best;
+}
+
+/* mac_pair_rows with the phases chosen at run time. */
+template <uint8_t WB, uint8_t IB, uint8_t KW>
+DMC_INLINE void pair_rows_at(Acc2 &a, const uint8_t *&x, const uint8_t *&w, uint8_t &wbyte, uint8_t wph, uint8_t xph,
+                             uint8_t rows, uint16_t skip) {
+  if (IB == 4 && xph) {
+    if (WB == 4 && wph) {
+      mac_pair_rows<WB, IB, KW, 1, 1>(a, x, w, wbyte, rows, skip);
+    } else {
+      mac_pair_rows<WB, IB, KW, 0, 1>(a, x, w, wbyte, rows, skip);
+    }
+  } else if (WB == 4 && wph) {
+    mac_pair_rows<WB, IB, KW, 1, 0>(a, x, w, wbyte, rows, skip);
+  } else {
+    mac_pair_rows<WB, IB, KW, 0, 0>(a, x, w, wbyte, rows, skip);
+  }
+}
+
+/* The weight stream's place, passed between the pair loops. */
+struct PairStream {
+  const uint8_t *w;
+  uint8_t wph, wbyte;
+};
+
+/* n_c channels of `rows` kernel rows for a pair whose first activation is x (phase xph), the
+ * products added into acc without a flush (n_c * rows * KW <= kMaxTerms); the weight stream
+ * advances. Out of line: the assembly needs most registers, so it runs where few others live. */
+template <uint8_t WB, uint8_t IB, uint8_t KW>
+__attribute__((noinline)) void pair_sums(Acc2 &acc, PairStream &ws, const uint8_t *x, uint8_t xph, uint8_t rows,
+                                         uint8_t n_c, uint16_t skip, uint16_t chan_skip) {
+  Acc2 a = acc;
+  const uint8_t *w = ws.w;
+  uint8_t wbyte = ws.wbyte, wph = ws.wph;
+  do {
+    pair_rows_at<WB, IB, KW>(a, x, w, wbyte, wph, xph, rows, skip);
+    x += chan_skip;
+    if (WB == 4 && ((KW * rows) & 1)) wph ^= 1;
+  } while (--n_c);
+  acc = a;
+  ws.w = w;
+  ws.wbyte = wbyte;
+  ws.wph = wph;
+}
+
+/* A pool group of pairs inside the input, each within one 24-bit sum: the largest raw sum of
+ * `passes` pairs whose first activations lie pass_bytes apart (each pass rereads the filter). */
+template <uint8_t WB, uint8_t IB, uint8_t KW>
+__attribute__((noinline)) acc24_t pair_pool_max(const PairStream &ws0, const uint8_t *x0, uint8_t xph, uint8_t rows,
+                                                uint8_t n_c, uint16_t skip, uint16_t chan_skip, uint8_t passes,
+                                                uint16_t pass_bytes) {
+  acc24_t best = 0;
+  do {
+    Acc2 a = {0, 0, 0};
+    const uint8_t *w = ws0.w;
+    uint8_t wbyte = ws0.wbyte, wph = ws0.wph;
+    const uint8_t *x = x0;
+    uint8_t c = n_c;
+    do {
+      pair_rows_at<WB, IB, KW>(a, x, w, wbyte, wph, xph, rows, skip);
+      x += chan_skip;
+      if (WB == 4 && ((KW * rows) & 1)) wph ^= 1;
+    } while (--c);
+    if (a.s0 > best) best = a.s0;
+    if (a.s1 > best) best = a.s1;
+    x0 += pass_bytes;
+  } while (--passes);
+  return best;
+}
+
+/* Two side-by-side windows inside the input (top-left elements origin and origin + 1): their
+ * sums over channels [c0, c0 + n_c) added to r[0], r[1]; a 24-bit flush every per_loop channels. */
+template <uint8_t WB, uint8_t IB, uint8_t KW>
+__attribute__((noinline)) void conv_pair(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte, index_t origin,
+                                         uint16_t n_c, int32_t *r) {
+  Acc2 acc = {0, 0, 0};
+  PairStream ws = {w, wph, wbyte};
+  const uint8_t xph = IB == 4 ? (uint8_t)(origin & 1) : 0;
+  const uint8_t *x = g.in + (IB == 4 ? (origin >> 1) : origin);
+  const uint16_t chan_bytes = (uint16_t)(IB == 4 ? (g.plane >> 1) : g.plane);
+  while (n_c) {
+    const uint8_t n = n_c < g.per_loop ? (uint8_t)n_c : g.per_loop;
+    n_c = (uint16_t)(n_c - n);
+    pair_sums<WB, IB, KW>(acc, ws, x, xph, g.kernel_h, n, g.pair_skip[xph], g.chan_skip);
+    x += (uint16_t)n * chan_bytes;
+    flush_pair<WB>(acc, r);
+  }
+}
+
+/* The same for a pair that touches the padding: the kernel rows of the pair (kernel_w + 1
+ * columns each) are gathered into 8-bit codes, zin outside the input, a block of rows at a time,
+ * then run as rows inside. */
+template <uint8_t WB, uint8_t IB, uint8_t KW>
+__attribute__((noinline)) void conv_pair_padded(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte,
+                                                uint16_t c0, uint16_t n_c, int16_t y0, int16_t x0, int32_t *r) {
+  // rows per gathered block: a small buffer, the stack of a 2 KB board being tight
+  const uint8_t kCols = KW + 1, kBlock = kCols >= 12 ? 1 : (uint8_t)(12 / kCols);
+  uint8_t codes[kBlock * kCols];
+  Acc2 acc = {0, 0, 0};
+  PairStream ws = {w, wph, wbyte};
+  const uint16_t no_skip = 0;
+  const uint8_t zin = g.zin;
+  // the columns inside the input, [kx_lo, kx_hi), the same for every row
+  const uint8_t kx_lo = x0 < 0 ? (uint8_t)(x0 < -kCols ? kCols : -x0) : 0;
+  const int16_t right = (int16_t)g.in_w - x0;
+  const uint8_t kx_hi = right < kCols ? (uint8_t)(right > 0 ? right : 0) : kCols;
+  index_t origin = (index_t)c0 * g.plane + (index_t)(y0 * (int16_t)g.in_w + x0);  // wraps; used inside only
+  for (uint16_t c = 0; c < n_c; ++c, origin += g.plane) {
+    index_t row = origin;
+    int16_t iy = y0;
+    uint8_t left = g.kernel_h;
+    while (left) {
+      const uint8_t n = left < kBlock ? left : kBlock;
+      left = (uint8_t)(left - n);
+      uint8_t *dst = codes;
+      for (uint8_t k = 0; k < n; ++k, row += g.row_step, iy = (int16_t)(iy + g.dilation_h), dst += kCols) {
+        for (uint8_t kx = 0; kx < kCols; ++kx) dst[kx] = zin;
+        if (iy >= 0 && iy < (int16_t)g.in_h && kx_lo < kx_hi) {
+          const index_t first = (index_t)(row + kx_lo);
+          const uint8_t *src = g.in + (IB == 4 ? (first >> 1) : first);
+          uint8_t odd = IB == 4 ? (uint8_t)(first & 1) : 0;
+          for (uint8_t kx = kx_lo; kx < kx_hi; ++kx) {
+            if (IB == 8) {
+              dst[kx] = *src++;
+            } else if (odd) {
+              dst[kx] = (uint8_t)(*src++ >> 4);
+              odd = 0;
+            } else {
+              dst[kx] = (uint8_t)(*src & 0x0F);
+              odd = 1;
+            }
+          }
+        }
+      }
+      pair_sums<WB, 8, KW>(acc, ws, codes, 0, n, 1, no_skip, no_skip);  // rows of kCols codes, no gap
+    }
+    flush_pair<WB>(acc, r);  // per channel: a channel is at most kMaxTerms products
+  }
+}
+
+/* conv_pooled for an even pool_k and stride_w = 1: the windows of a pool row go in side-by-side
+ * pairs, each weight loaded once for two windows and each activation once for both. */
+template <uint8_t WB, uint8_t IB, uint8_t KW>
+DMC_INLINE int32_t conv_pooled_pairs(const Window &g, uint32_t filter, uint16_t c0, uint16_t n_c,
+                                                    int16_t y0, int16_t x0) {
+  const uint8_t *w;
+  uint8_t wbyte = 0;
+  const uint8_t wph = seek_weights<WB>(g.weight, filter, w, wbyte);
+  const int16_t y_last = (int16_t)(g.in_h - (g.kernel_h - 1) * g.dilation_h), x_last = (int16_t)(g.in_w - KW);
+  const uint8_t span = (uint8_t)(g.pool_k - 1);
+  if (n_c <= g.per_loop && y0 >= 0 && x0 >= 0 && y0 + span * g.stride_h < y_last && x0 + span <= x_last) {
+    // every window inside, each within one 24-bit sum: the max is taken on the raw sums (as in
+    // conv_pooled) and converted once
+    acc24_t best = 0;
+    const uint16_t terms = (uint16_t)(n_c * KW * g.kernel_h);
+    index_t row_origin = (index_t)c0 * g.plane + (index_t)y0 * g.in_w + (index_t)x0;
+    const PairStream ws = {w, wph, wbyte};
+    const uint8_t xph = IB == 4 ? (uint8_t)(row_origin & 1) : 0;  // every pair's: even steps between them
+    const uint8_t *x = g.in + (IB == 4 ? (row_origin >> 1) : row_origin);
+    const uint16_t skip = g.pair_skip[xph], dy_bytes = (uint16_t)(IB == 4 ? (g.dy_step >> 1) : g.dy_step);
+    if (span == 1) {  // 2 x 2: the two pairs one pool row apart in one call
+      best = pair_pool_max<WB, IB, KW>(ws, x, xph, g.kernel_h, (uint8_t)n_c, skip, g.chan_skip, 2, dy_bytes);
+    } else {
+      for (uint8_t dy = 0; dy <= span; ++dy, x += dy_bytes) {
+        const acc24_t m = pair_pool_max<WB, IB, KW>(ws, x, xph, g.kernel_h, (uint8_t)n_c, skip, g.chan_skip,
+                                                    (uint8_t)(g.pool_k >> 1), IB == 4 ? 1 : 2);
+        if (m > best) best = m;
+      }
+    }
+    Acc all = {best, terms};
+    return flush<WB>(all);
+  }
+  int32_t best = kAccMin;
+  int16_t y = y0;
+  for (uint8_t dy = 0; dy <= span; ++dy, y = (int16_t)(y + g.stride_h)) {
+    for (uint8_t dx = 0; dx < span; dx = (uint8_t)(dx + 2)) {
+      const int16_t x = (int16_t)(x0 + dx);
+      int32_t r[2] = {0, 0};
+      if (y >= 0 && x >= 0 && y < y_last && x + 1 <= x_last) {
+        conv_pair<WB, IB, KW>(g, w, wph, wbyte, (index_t)c0 * g.plane + (index_t)y * g.in_w + (index_t)x, n_c, r);
+      } else {
+        conv_pair_padded<WB, IB, KW>(g, w, wph, wbyte, c0, n_c, y, x, r);
+      }
+      if (r[0] > best) best = r[0];
+      if (r[1] > best) best = r[1];
     }
   }
   return best;
