@@ -257,9 +257,8 @@ __attribute__((noinline)) void pair_sums(Acc2 &acc, PairStream &ws, const uint8_
 /* A pool group of pairs inside the input, each within one 24-bit sum: the largest raw sum of
  * `passes` pairs whose first activations lie pass_bytes apart (each pass rereads the filter). */
 template <uint8_t WB, uint8_t IB, uint8_t KW>
-__attribute__((noinline)) acc24_t pair_pool_max(const PairStream &ws0, const uint8_t *x0, uint8_t xph, uint8_t rows,
-                                                uint8_t n_c, uint16_t skip, uint16_t chan_skip, uint8_t passes,
-                                                uint16_t pass_bytes) {
+DMC_INLINE acc24_t pair_pool_max_body(const PairStream &ws0, const uint8_t *x0, uint8_t xph, uint8_t rows, uint8_t n_c,
+                                      uint16_t skip, uint16_t chan_skip, uint8_t passes, uint16_t pass_bytes) {
   acc24_t best = 0;
   do {
     Acc2 a = {0, 0, 0};
@@ -279,10 +278,11 @@ __attribute__((noinline)) acc24_t pair_pool_max(const PairStream &ws0, const uin
   return best;
 }
 
+
 /* Two side-by-side windows inside the input (top-left elements origin and origin + 1): their
  * sums over channels [c0, c0 + n_c) added to r[0], r[1]; a 24-bit flush every per_loop channels. */
 template <uint8_t WB, uint8_t IB, uint8_t KW>
-__attribute__((noinline)) void conv_pair(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte, index_t origin,
+__attribute__((noinline)) DMC_AVR_COLD void conv_pair(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte, index_t origin,
                                          uint16_t n_c, int32_t *r) {
   Acc2 acc = {0, 0, 0};
   PairStream ws = {w, wph, wbyte};
@@ -298,24 +298,51 @@ __attribute__((noinline)) void conv_pair(const Window &g, const uint8_t *w, uint
   }
 }
 
-/* The same for a pair that touches the padding: the kernel rows of the pair (kernel_w + 1
- * columns each) are gathered into 8-bit codes, zin outside the input, a block of rows at a time,
- * then run as rows inside. */
+/* The same for a pair that touches the padding. When the pair's kernel_w + 1 columns are all
+ * inside, its rows inside the input (one run: rows move down monotonically) are read in place and
+ * the rows above and below from one row of zin codes (a row skip of minus its length rereads it),
+ * at most three runs per channel. When an edge cuts the columns, the rows are gathered into 8-bit
+ * codes (zin outside the input) a block at a time, then run as rows inside. */
 template <uint8_t WB, uint8_t IB, uint8_t KW>
-__attribute__((noinline)) void conv_pair_padded(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte,
+__attribute__((noinline)) DMC_AVR_COLD void conv_pair_padded(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte,
                                                 uint16_t c0, uint16_t n_c, int16_t y0, int16_t x0, int32_t *r) {
   // rows per gathered block: a small buffer, the stack of a 2 KB board being tight
-  const uint8_t kCols = KW + 1, kBlock = kCols >= 12 ? 1 : (uint8_t)(12 / kCols);
+  const uint8_t kCols = KW + 1, kBlock = kCols >= 30 ? 1 : (uint8_t)(30 / kCols);
   uint8_t codes[kBlock * kCols];
   Acc2 acc = {0, 0, 0};
   PairStream ws = {w, wph, wbyte};
-  const uint16_t no_skip = 0;
+  const uint16_t no_skip = 0, reread = (uint16_t)(0u - kCols);
   const uint8_t zin = g.zin;
   // the columns inside the input, [kx_lo, kx_hi), the same for every row
   const uint8_t kx_lo = x0 < 0 ? (uint8_t)(x0 < -kCols ? kCols : -x0) : 0;
   const int16_t right = (int16_t)g.in_w - x0;
   const uint8_t kx_hi = right < kCols ? (uint8_t)(right > 0 ? right : 0) : kCols;
   index_t origin = (index_t)c0 * g.plane + (index_t)(y0 * (int16_t)g.in_w + x0);  // wraps; used inside only
+  if (kx_lo == 0 && kx_hi == kCols) {
+    // the kernel rows inside the input: [ky_lo, ky_hi)
+    uint8_t ky_lo = 0, ky_hi = 0;
+    int16_t iy = y0;
+    for (uint8_t ky = 0; ky < g.kernel_h; ++ky, iy = (int16_t)(iy + g.dilation_h)) {
+      if (iy < 0) ky_lo = (uint8_t)(ky + 1);
+      if (iy < (int16_t)g.in_h) ky_hi = (uint8_t)(ky + 1);
+    }
+    if (ky_hi < ky_lo) ky_hi = ky_lo;
+    const uint8_t below = (uint8_t)(g.kernel_h - ky_hi);
+    for (uint8_t kx = 0; kx < kCols; ++kx) codes[kx] = zin;
+    const index_t first = (index_t)(origin + (index_t)ky_lo * g.row_step);
+    const uint8_t xph = IB == 4 ? (uint8_t)(first & 1) : 0;
+    const uint8_t *x = g.in + (IB == 4 ? (first >> 1) : first);
+    const uint16_t chan_bytes = (uint16_t)(IB == 4 ? (g.plane >> 1) : g.plane);
+    for (uint16_t c = 0; c < n_c; ++c, x += chan_bytes) {
+      if (ky_lo) pair_sums<WB, 8, KW>(acc, ws, codes, 0, ky_lo, 1, reread, no_skip);
+      if (ky_hi > ky_lo) {
+        pair_sums<WB, IB, KW>(acc, ws, x, xph, (uint8_t)(ky_hi - ky_lo), 1, g.pair_skip[xph], no_skip);
+      }
+      if (below) pair_sums<WB, 8, KW>(acc, ws, codes, 0, below, 1, reread, no_skip);
+      flush_pair<WB>(acc, r);  // per channel: a channel is at most kMaxTerms products
+    }
+    return;
+  }
   for (uint16_t c = 0; c < n_c; ++c, origin += g.plane) {
     index_t row = origin;
     int16_t iy = y0;
@@ -349,10 +376,38 @@ __attribute__((noinline)) void conv_pair_padded(const Window &g, const uint8_t *
   }
 }
 
+/* A run of 2 x 2 pool groups along one pooled output row, every window inside the input and
+ * within one 24-bit sum: per group the two pairs one pool row apart (pair_pool_max_body), the max
+ * raw sum converted, biased, requantized and stored. One call per run keeps the per-output work
+ * small. */
+struct PairRow {
+  PairStream ws;                 // the filter's weight stream
+  const uint8_t *x;              // the first group's first activation (byte), its phase xph
+  uint8_t xph, rows, n_c, count;  // kernel rows, channels, groups in the run
+  uint16_t skip, chan_skip, dy_bytes, px_bytes, terms;
+  int32_t bias;
+  int16_t m;
+  uint8_t sh, zp, lo, hi;
+  uint8_t *out;
+  index_t o;  // the first group's output element
+};
+
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW>
+__attribute__((noinline)) void pair_pool_row(const PairRow &j) {
+  const uint8_t *x0 = j.x;
+  index_t o = j.o;
+  for (uint8_t k = j.count; k; --k, x0 += j.px_bytes, ++o) {
+    const acc24_t best =
+        pair_pool_max_body<WB, IB, KW>(j.ws, x0, j.xph, j.rows, j.n_c, j.skip, j.chan_skip, 2, j.dy_bytes);
+    Acc all = {best, j.terms};
+    Packed<OB>::set(j.out, o, requantize_to_code(j.bias + flush<WB>(all), j.m, j.sh, j.zp, j.lo, j.hi));
+  }
+}
+
 /* conv_pooled for an even pool_k and stride_w = 1: the windows of a pool row go in side-by-side
  * pairs, each weight loaded once for two windows and each activation once for both. */
 template <uint8_t WB, uint8_t IB, uint8_t KW>
-DMC_INLINE int32_t conv_pooled_pairs(const Window &g, uint32_t filter, uint16_t c0, uint16_t n_c,
+__attribute__((noinline)) DMC_AVR_COLD int32_t conv_pooled_pairs(const Window &g, uint32_t filter, uint16_t c0, uint16_t n_c,
                                                     int16_t y0, int16_t x0) {
   const uint8_t *w;
   uint8_t wbyte = 0;
@@ -369,13 +424,13 @@ DMC_INLINE int32_t conv_pooled_pairs(const Window &g, uint32_t filter, uint16_t 
     const uint8_t xph = IB == 4 ? (uint8_t)(row_origin & 1) : 0;  // every pair's: even steps between them
     const uint8_t *x = g.in + (IB == 4 ? (row_origin >> 1) : row_origin);
     const uint16_t skip = g.pair_skip[xph], dy_bytes = (uint16_t)(IB == 4 ? (g.dy_step >> 1) : g.dy_step);
-    if (span == 1) {  // 2 x 2: the two pairs one pool row apart in one call
-      best = pair_pool_max<WB, IB, KW>(ws, x, xph, g.kernel_h, (uint8_t)n_c, skip, g.chan_skip, 2, dy_bytes);
-    } else {
-      for (uint8_t dy = 0; dy <= span; ++dy, x += dy_bytes) {
-        const acc24_t m = pair_pool_max<WB, IB, KW>(ws, x, xph, g.kernel_h, (uint8_t)n_c, skip, g.chan_skip,
-                                                    (uint8_t)(g.pool_k >> 1), IB == 4 ? 1 : 2);
-        if (m > best) best = m;
+    for (uint8_t dy = 0; dy <= span; ++dy, x += dy_bytes) {  // (2 x 2 groups mostly go in pair_pool_row)
+      for (uint8_t dx = 0; dx < span; dx = (uint8_t)(dx + 2)) {
+        Acc2 acc = {0, 0, 0};
+        PairStream s = ws;
+        pair_sums<WB, IB, KW>(acc, s, x + (IB == 4 ? dx >> 1 : dx), xph, g.kernel_h, (uint8_t)n_c, skip, g.chan_skip);
+        if (acc.s0 > best) best = acc.s0;
+        if (acc.s1 > best) best = acc.s1;
       }
     }
     Acc all = {best, terms};

@@ -52,6 +52,10 @@ struct WeightScale<2> {
   static const uint8_t kLog2 = 6;
 };
 
+/* Loops outside the hot path (edges, the outputs around a run) compiled for size: the headers'
+ * -O2 would spend flash the models need. */
+#define DMC_AVR_COLD __attribute__((optimize("Os")))
+
 /* The runs read SRAM through pointers in inline assembly that declares no memory operands:
  * a compiler barrier before them makes every earlier store (the previous kernel's output, a
  * padding byte) happen first. */
