@@ -21,6 +21,9 @@ DMC_OPTIMIZE_BEGIN
 namespace dmc {
 namespace avr {
 
+/* The gather buffer of conv_group_cut (bytes): a 5 x 5 kernel's two pool rows (6 rows of 6). */
+const uint8_t kMaxGroupCodes = 36;
+
 /* The window's geometry, fixed for a layer. */
 struct Window {
   const uint8_t *in;
@@ -279,22 +282,30 @@ DMC_INLINE acc24_t pair_pool_max_body(const PairStream &ws0, const uint8_t *x0, 
 }
 
 
-/* Two side-by-side windows inside the input (top-left elements origin and origin + 1): their
- * sums over channels [c0, c0 + n_c) added to r[0], r[1]; a 24-bit flush every per_loop channels. */
-template <uint8_t WB, uint8_t IB, uint8_t KW>
-__attribute__((noinline)) DMC_AVR_COLD void conv_pair(const Window &g, const uint8_t *w, uint8_t wph, uint8_t wbyte, index_t origin,
-                                         uint16_t n_c, int32_t *r) {
-  Acc2 acc = {0, 0, 0};
-  PairStream ws = {w, wph, wbyte};
-  const uint8_t xph = IB == 4 ? (uint8_t)(origin & 1) : 0;
-  const uint8_t *x = g.in + (IB == 4 ? (origin >> 1) : origin);
-  const uint16_t chan_bytes = (uint16_t)(IB == 4 ? (g.plane >> 1) : g.plane);
-  while (n_c) {
-    const uint8_t n = n_c < g.per_loop ? (uint8_t)n_c : g.per_loop;
-    n_c = (uint16_t)(n_c - n);
-    pair_sums<WB, IB, KW>(acc, ws, x, xph, g.kernel_h, n, g.pair_skip[xph], g.chan_skip);
-    x += (uint16_t)n * chan_bytes;
-    flush_pair<WB>(acc, r);
+/* n rows of kCols 8-bit codes from input row `row` (element index, at input row iy; the next
+ * rows row_step / dilation_h further on) into dst: the columns [kx_lo, kx_hi) read from the input
+ * where the row is inside it, zin everywhere else. */
+template <uint8_t IB, uint8_t kCols>
+__attribute__((noinline)) DMC_AVR_COLD void gather_rows(const Window &g, uint8_t *dst, index_t row, int16_t iy, uint8_t n, uint8_t kx_lo,
+                              uint8_t kx_hi) {
+  for (uint8_t k = 0; k < n; ++k, row += g.row_step, iy = (int16_t)(iy + g.dilation_h), dst += kCols) {
+    for (uint8_t kx = 0; kx < kCols; ++kx) dst[kx] = g.zin;
+    if (iy >= 0 && iy < (int16_t)g.in_h && kx_lo < kx_hi) {
+      const index_t first = (index_t)(row + kx_lo);
+      const uint8_t *src = g.in + (IB == 4 ? (first >> 1) : first);
+      uint8_t odd = IB == 4 ? (uint8_t)(first & 1) : 0;
+      for (uint8_t kx = kx_lo; kx < kx_hi; ++kx) {
+        if (IB == 8) {
+          dst[kx] = *src++;
+        } else if (odd) {
+          dst[kx] = (uint8_t)(*src++ >> 4);
+          odd = 0;
+        } else {
+          dst[kx] = (uint8_t)(*src & 0x0F);
+          odd = 1;
+        }
+      }
+    }
   }
 }
 
@@ -350,26 +361,9 @@ __attribute__((noinline)) DMC_AVR_COLD void conv_pair_padded(const Window &g, co
     while (left) {
       const uint8_t n = left < kBlock ? left : kBlock;
       left = (uint8_t)(left - n);
-      uint8_t *dst = codes;
-      for (uint8_t k = 0; k < n; ++k, row += g.row_step, iy = (int16_t)(iy + g.dilation_h), dst += kCols) {
-        for (uint8_t kx = 0; kx < kCols; ++kx) dst[kx] = zin;
-        if (iy >= 0 && iy < (int16_t)g.in_h && kx_lo < kx_hi) {
-          const index_t first = (index_t)(row + kx_lo);
-          const uint8_t *src = g.in + (IB == 4 ? (first >> 1) : first);
-          uint8_t odd = IB == 4 ? (uint8_t)(first & 1) : 0;
-          for (uint8_t kx = kx_lo; kx < kx_hi; ++kx) {
-            if (IB == 8) {
-              dst[kx] = *src++;
-            } else if (odd) {
-              dst[kx] = (uint8_t)(*src++ >> 4);
-              odd = 0;
-            } else {
-              dst[kx] = (uint8_t)(*src & 0x0F);
-              odd = 1;
-            }
-          }
-        }
-      }
+      gather_rows<IB, KW + 1>(g, codes, row, iy, n, kx_lo, kx_hi);
+      row += (index_t)n * g.row_step;
+      iy = (int16_t)(iy + n * g.dilation_h);
       pair_sums<WB, 8, KW>(acc, ws, codes, 0, n, 1, no_skip, no_skip);  // rows of kCols codes, no gap
     }
     flush_pair<WB>(acc, r);  // per channel: a channel is at most kMaxTerms products
@@ -404,6 +398,34 @@ __attribute__((noinline)) void pair_pool_row(const PairRow &j) {
   }
 }
 
+/* A 2 x 2 pool group of one channel whose pairs are cut by a left or right edge (dilation_h 1):
+ * the kernel_h + stride_h rows both pool rows read are gathered once, then each pool row's pair
+ * runs over its kernel_h of them. Returns the max of the four sums. */
+template <uint8_t WB, uint8_t IB, uint8_t KW>
+__attribute__((noinline)) DMC_AVR_COLD int32_t conv_group_cut(const Window &g, const uint8_t *w, uint8_t wph,
+                                                              uint8_t wbyte, uint16_t c0, int16_t y0, int16_t x0) {
+  const uint8_t kCols = KW + 1;
+  uint8_t codes[kMaxGroupCodes];
+  const uint8_t kx_lo = x0 < 0 ? (uint8_t)(x0 < -kCols ? kCols : -x0) : 0;
+  const int16_t right = (int16_t)g.in_w - x0;
+  const uint8_t kx_hi = right < kCols ? (uint8_t)(right > 0 ? right : 0) : kCols;
+  const index_t origin = (index_t)c0 * g.plane + (index_t)(y0 * (int16_t)g.in_w + x0);  // wraps; used inside only
+  gather_rows<IB, KW + 1>(g, codes, origin, y0, (uint8_t)(g.kernel_h + g.stride_h), kx_lo, kx_hi);
+  int32_t r[2] = {0, 0}, best = kAccMin;
+  const uint16_t no_skip = 0;
+  for (uint8_t dy = 0; dy < 2; ++dy) {
+    Acc2 acc = {0, 0, 0};
+    PairStream ws = {w, wph, wbyte};
+    pair_sums<WB, 8, KW>(acc, ws, codes + (dy ? g.stride_h * kCols : 0), 0, g.kernel_h, 1, no_skip, no_skip);
+    r[0] = 0;
+    r[1] = 0;
+    flush_pair<WB>(acc, r);
+    if (r[0] > best) best = r[0];
+    if (r[1] > best) best = r[1];
+  }
+  return best;
+}
+
 /* conv_pooled for an even pool_k and stride_w = 1: the windows of a pool row go in side-by-side
  * pairs, each weight loaded once for two windows and each activation once for both. */
 template <uint8_t WB, uint8_t IB, uint8_t KW>
@@ -436,17 +458,18 @@ __attribute__((noinline)) DMC_AVR_COLD int32_t conv_pooled_pairs(const Window &g
     Acc all = {best, terms};
     return flush<WB>(all);
   }
+  if (n_c == 1 && span == 1 && g.dilation_h == 1 && (x0 < 0 || x0 + 1 > x_last) &&
+      (uint16_t)(g.kernel_h + g.stride_h) * (KW + 1) <= kMaxGroupCodes) {
+    return conv_group_cut<WB, IB, KW>(g, w, wph, wbyte, c0, y0, x0);
+  }
   int32_t best = kAccMin;
   int16_t y = y0;
   for (uint8_t dy = 0; dy <= span; ++dy, y = (int16_t)(y + g.stride_h)) {
     for (uint8_t dx = 0; dx < span; dx = (uint8_t)(dx + 2)) {
       const int16_t x = (int16_t)(x0 + dx);
       int32_t r[2] = {0, 0};
-      if (y >= 0 && x >= 0 && y < y_last && x + 1 <= x_last) {
-        conv_pair<WB, IB, KW>(g, w, wph, wbyte, (index_t)c0 * g.plane + (index_t)y * g.in_w + (index_t)x, n_c, r);
-      } else {
-        conv_pair_padded<WB, IB, KW>(g, w, wph, wbyte, c0, n_c, y, x, r);
-      }
+      // (a pair inside takes the padded loop's in-place branch: one flush per channel)
+      conv_pair_padded<WB, IB, KW>(g, w, wph, wbyte, c0, n_c, y, x, r);
       if (r[0] > best) best = r[0];
       if (r[1] > best) best = r[1];
     }
