@@ -458,7 +458,7 @@ __attribute__((noinline)) DMC_AVR_COLD int32_t conv_pooled_pairs(const Window &g
     Acc all = {best, terms};
     return flush<WB>(all);
   }
-  if (n_c == 1 && span == 1 && g.dilation_h == 1 && (x0 < 0 || x0 + 1 > x_last) &&
+  if (n_c == 1 && span == 1 && g.dilation_h == 1 &&
       (uint16_t)(g.kernel_h + g.stride_h) * (KW + 1) <= kMaxGroupCodes) {
     return conv_group_cut<WB, IB, KW>(g, w, wph, wbyte, c0, y0, x0);
   }
