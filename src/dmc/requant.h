@@ -62,9 +62,10 @@ DMC_INLINE uint32_t shl_u32(uint32_t v, uint8_t n) {
  * and t = shift - 1, (P + 2^t) >> (t + 1) == ((P >> t) + 1) >> 1 (floors compose): P is shifted
  * right by t (whole bytes, then bits), plus one, halved, plus the zero point; a negative result
  * is clamped to lo, one above 255 to hi, the rest compared as bytes. Only call-clobbered
- * registers and Y (saved) are used; m must be positive (a contract mantissa). */
-__attribute__((naked, noinline)) inline uint8_t requantize_to_code_avr(int32_t, int16_t, uint8_t, uint8_t, uint8_t,
-                                                                       uint8_t) {
+ * registers and Y (saved) are used; m must be positive (a contract mantissa). `const`: a call
+ * touches no memory, so callers keep values across it (without it the sparse conv loop spilled). */
+__attribute__((naked, noinline, const)) inline uint8_t requantize_to_code_avr(int32_t, int16_t, uint8_t, uint8_t,
+                                                                              uint8_t, uint8_t) {
   asm volatile(
       "push r28\n\t"
       "push r29\n\t"

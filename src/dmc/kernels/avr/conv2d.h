@@ -7,7 +7,11 @@
  * The windows of a fused max pool share the positioned weight stream and, when every one lies
  * inside the input, are compared on their raw 24-bit sums and converted once. A window that
  * touches the padding runs row by row: rows inside in place, rows cut by an edge gathered first
- * into a row of 8-bit codes holding zin outside the input. */
+ * into a row of 8-bit codes holding zin outside the input.
+ *
+ * With PAIRS (a fused max pool of even width, stride_w 1) the windows go in side-by-side pairs
+ * instead (mac.h: mac_pair_rows): pair_pool_row runs a pooled row's inside 2 x 2 groups, the
+ * padded pairs read their inside rows in place and the rest from gathered codes. */
 #ifndef DMC_KERNELS_AVR_CONV2D_H
 #define DMC_KERNELS_AVR_CONV2D_H
 
