@@ -1068,6 +1068,9 @@ const dmc::LinearArgs a_linear_1 DMC_FLASH = {w_linear_1, b_linear_1, m_linear_1
 }  // namespace
 
 void lenet_predict() {
+#if DMC_ARM_DSP
+  dmc::arm::set_scratch(lenet_arena + 980, 2171u);
+#endif
   dmc::conv2d<8, 8, 4, 5, true>(lenet_arena + 0, lenet_arena + 784, &a_conv2d_0);  // conv2d_0: conv2d + fused max pool 2x2/2
   DMC_PROFILE_STEP(0);
   dmc::conv2d<8, 4, 4, 5, true>(lenet_arena + 784, lenet_arena + 0, &a_conv2d_1);  // conv2d_1: conv2d + fused max pool 2x2/2
