@@ -5,7 +5,11 @@
 
 #include <DeepMicroCompression.h>
 
+#if DMC_ARM_DSP  // + 2171 B of scratch for the Cortex-M DSP kernels
+#define LENET_ARENA_BYTES 2977u
+#else
 #define LENET_ARENA_BYTES 806u
+#endif
 #define LENET_MODEL_BYTES 16364ul
 #define LENET_MACS 139440ul
 #define LENET_INPUT_SIZE 784u

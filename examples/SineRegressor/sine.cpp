@@ -71,6 +71,9 @@ const dmc::LinearArgs a_linear_2 DMC_FLASH = {w_linear_2, b_linear_2, m_linear_2
 }  // namespace
 
 void sine_predict() {
+#if DMC_ARM_DSP
+  dmc::arm::set_scratch(sine_arena + 32, 35u);
+#endif
   dmc::linear<8, 8, 8>(sine_arena + 16, sine_arena + 0, &a_linear_0);  // linear_0: linear
   DMC_PROFILE_STEP(0);
   dmc::linear<8, 8, 8>(sine_arena + 0, sine_arena + 16, &a_linear_1);  // linear_1: linear

@@ -5,7 +5,11 @@
 
 #include <DeepMicroCompression.h>
 
+#if DMC_ARM_DSP  // + 35 B of scratch for the Cortex-M DSP kernels
+#define SINE_ARENA_BYTES 67u
+#else
 #define SINE_ARENA_BYTES 32u
+#endif
 #define SINE_MODEL_BYTES 519ul
 #define SINE_MACS 288ul
 #define SINE_INPUT_SIZE 1u

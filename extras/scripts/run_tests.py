@@ -2,7 +2,8 @@
 
 Suites: the Python package's pytest suite (unit, property, C++ parity, cross builds, the build
 hook, packing, the Arduino IDE builder), PlatformIO's on-device parity test on the simulated
-Uno (simavr), the QEMU Cortex-M4, the QEMU RISC-V RV32 and the host, and the fuzzers
+Uno (simavr), the QEMU Cortex-M4, the QEMU RISC-V RV32 and the host (with the dense LeNet-5 and
+with a model whose every layer is sparse), and the fuzzers
 (extras/fuzz: every target for a short fixed budget from the committed seeds; a target passes
 when nothing crashed). Each suite reports through JUnit XML, so the
 counts are read, not scraped from text.
@@ -44,6 +45,12 @@ def run_suite(name: str, cmd: list[str], junit: Path, cwd: Path) -> tuple[int, i
     return passed, failed, skipped
 
 
+# the parity test's environments (platformio.ini): each board with the dense LeNet-5, then with
+# the all-sparse model of test/data/sparse_parity.dmc
+PIO_ENVS = ("uno_sim", "m4_qemu", "rv32_qemu", "host",
+            "uno_sim_sparse", "m4_qemu_sparse", "rv32_qemu_sparse", "host_sparse")
+
+
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dmc-tests-"))
     os.environ.setdefault("PLATFORMIO_CORE_DIR", str(ROOT / ".pio-core"))    # per checkout
@@ -51,8 +58,8 @@ def main() -> int:
     suites = [
         ("pytest", [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={tmp / 'pytest.xml'}",
                     "extras/python/tests"], tmp / "pytest.xml"),
-        ("PlatformIO on-device parity (uno_sim, m4_qemu, rv32_qemu, host)",
-         [PY, "-m", "platformio", "test", "-e", "uno_sim", "-e", "m4_qemu", "-e", "rv32_qemu", "-e", "host",
+        ("PlatformIO on-device parity (uno_sim, m4_qemu, rv32_qemu, host; dense LeNet-5 and a sparse model)",
+         [PY, "-m", "platformio", "test", *(a for env in PIO_ENVS for a in ("-e", env)),
           "--junit-output-path", str(tmp / "pio.xml")], tmp / "pio.xml"),
         (f"fuzzers ({FUZZ_SECONDS} s per target)",
          [PY, "extras/fuzz/run_fuzzers.py", "--seconds", str(FUZZ_SECONDS), "--work", str(tmp / "fuzz"),

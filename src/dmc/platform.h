@@ -48,10 +48,15 @@
 /* Per-step markers for `dmc profile`: generated predict() functions call DMC_PROFILE_STEP(k)
  * after step k. They cost nothing unless DMC_PROFILE is defined; then, on AVR, the step number
  * (with bit 7 set, so it never reads as the serial runner's 1 / 2 stamps) is written to GPIOR0,
- * which the simavr harness stamps with the exact cycle. Another target can define
- * DMC_PROFILE_HOOK(k) (e.g. reading an instruction counter) to be called instead. */
+ * which the simavr harness stamps with the exact cycle. A board port that defines DMC_PORT_STAMPS
+ * provides dmc_port_stamp(value) instead; another target can define DMC_PROFILE_HOOK(k). */
 #if defined(DMC_PROFILE) && defined(DMC_PROFILE_HOOK)
 #define DMC_PROFILE_STEP(k) DMC_PROFILE_HOOK(k)
+#elif defined(DMC_PROFILE) && defined(DMC_PORT_STAMPS)
+/* A board port that records stamps itself (the QEMU Cortex-M4 reads its instruction counter
+ * and reports the stamps after the inference, see extras/platformio/shim/port_mps2.cpp). */
+void dmc_port_stamp(uint8_t value);
+#define DMC_PROFILE_STEP(k) dmc_port_stamp((uint8_t)(0x80u | ((k) & 0x7Fu)))
 #elif defined(DMC_PROFILE) && defined(__AVR__)
 #include <avr/io.h>
 #define DMC_PROFILE_STEP(k) (GPIOR0 = (uint8_t)(0x80u | ((k) & 0x7Fu)))

@@ -153,10 +153,14 @@ class SerialRunner {
       const uint32_t t0 = port_.ticks();
 #if defined(__AVR__)
       GPIOR0 = 1;  // exact cycle stamps for simulators (one cycle each on hardware)
+#elif defined(DMC_PROFILE) && defined(DMC_PORT_STAMPS)
+      dmc_port_stamp(1);
 #endif
       model_.predict();
 #if defined(__AVR__)
       GPIOR0 = 2;
+#elif defined(DMC_PROFILE) && defined(DMC_PORT_STAMPS)
+      dmc_port_stamp(2);
 #endif
       const uint32_t cycles = port_.cycles(port_.ticks() - t0);
       start(proto::kResult, (uint16_t)(4 + Model::output_bytes()));

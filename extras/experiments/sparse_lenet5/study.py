@@ -166,26 +166,28 @@ def with_storage(qm, storage: str = "auto"):
     """The same integer model with every layer's weights stored as ``storage`` ("auto": per layer
     the smaller of dense and the artifact's sparse stream), through dmc.core.weights."""
     from dmc.core.intmodel import IntModel
-    from dmc.core.weights import decode_weight, store_weight
+    from dmc.core.weights import conv_tap_offsets, store_weight
     arrays, ops = dict(qm.arrays), copy.deepcopy(qm.ops)
     for op in ops:
         if op["op"] in ("conv2d", "linear"):
-            w = decode_weight(qm.arrays, op)
-            for suffix in (".weight", ".weight_stream", ".weight_rows"):
+            w = qm.weight(op)
+            for suffix in (".weight", ".weight_stream", ".weight_taps", ".weight_rows"):
                 arrays.pop(op["name"] + suffix, None)
             op["attrs"].pop("storage", None)
-            if store_weight(arrays, op["name"], w, op["attrs"]["weight_bits"], storage) == "dcsr":
+            a = op["attrs"]
+            taps = (conv_tap_offsets(a["weight_shape"], a["dilation"], qm.tensors[op["inputs"][0]]["shape"])
+                    if op["op"] == "conv2d" else None)
+            if store_weight(arrays, op["name"], w, a["weight_bits"], storage, taps) == "dcsr":
                 op["attrs"]["storage"] = "dcsr"
     return IntModel(qm.scheme, qm.tensors, ops, arrays, qm.output, qm.meta)
 
 
 def weight_matrices(qm) -> list[tuple[str, int, np.ndarray]]:
     """(layer alias, weight bits, integer weight matrix with rows = output channels) per layer."""
-    from dmc.core.weights import decode_weight
     out = []
     for op in qm.ops:
         if op["op"] in ("conv2d", "linear"):
-            w = decode_weight(qm.arrays, op)
+            w = qm.weight(op)
             out.append((op["attrs"]["alias"], op["attrs"]["weight_bits"], w.reshape(w.shape[0], -1)))
     return out
 
@@ -315,7 +317,8 @@ def write_tables(rows, dense, out: Path) -> None:
     notes = ["", "Runs: " + "; ".join(f"{k} = {v[0]}" for k, v in VARIANTS.items() if any(r['variant'] == k for r in rows)),
              "", "Bytes: the weights of every layer in that format + int32 biases + requantization constants. "
              "artifact B (auto) = the .dmc model bytes with storage \"auto\" (per layer the smaller of dense and "
-             "the artifact's nibble-step CSR stream); dCSR, RLE and CSR are dmc.sparse.metrics' byte counts of the "
+             "the artifact's sparse stream: nibble-step CSR rows for linear, offset CSR filters for conv2d); "
+             "dCSR, RLE and CSR are dmc.sparse.metrics' byte counts of the "
              "paper's formats on the same integer weights. bits/nz: weight bytes * 8 / nonzero weights. "
              f"Bold: the most accurate on validation within {BUDGET_BYTES} artifact bytes. Uno cycles: one "
              "inference, simavr's exact count; '-' where the model does not link for an Uno (32 KB flash).", ""]

@@ -81,3 +81,53 @@ size_t DmcShimSerial::write(uint8_t b) {
 }
 
 void DmcShimSerial::flush() {}
+
+/* Per-step stamps for `dmc profile` (DMC_PORT_STAMPS, see dmc/platform.h): each stamp stores the
+ * timer, and the last one (2, the end of the inference) writes them all as "DMC_STAMP value
+ * instructions" lines to UART1, which the launcher sends to stderr: the writing happens after
+ * the measured run, so the counts hold only the steps (and about a dozen instructions per
+ * stamp for the call itself). */
+namespace {
+CmsdkUart *const uart1 = reinterpret_cast<CmsdkUart *>(0x40005000u);
+const uint8_t kMaxStamps = 128;
+uint8_t stamp_values[kMaxStamps];
+uint32_t stamp_ticks[kMaxStamps];
+uint8_t n_stamps = 0;
+
+void uart1_print(const char *s) {
+  for (; *s; ++s) {
+    while (uart1->state & kTxFull) {
+    }
+    uart1->data = (uint8_t)*s;
+  }
+}
+
+void uart1_print(uint32_t v) {
+  char buf[12];
+  char *p = buf + sizeof buf - 1;
+  *p = '\0';
+  do {
+    *--p = (char)('0' + v % 10u);
+    v /= 10u;
+  } while (v);
+  uart1_print(p);
+}
+}  // namespace
+
+void dmc_port_stamp(uint8_t value) {
+  const uint32_t t = dmc_counter_ticks();
+  if (value == 1) n_stamps = 0;
+  if (n_stamps < kMaxStamps) {
+    stamp_values[n_stamps] = value;
+    stamp_ticks[n_stamps++] = t;
+  }
+  if (value != 2) return;
+  uart1->ctrl = 1u;  // TX enabled
+  for (uint8_t i = 0; i < n_stamps; ++i) {
+    uart1_print("DMC_STAMP ");
+    uart1_print((uint32_t)stamp_values[i]);
+    uart1_print(" ");
+    uart1_print(dmc_counter_instructions(stamp_ticks[i] - stamp_ticks[0]));
+    uart1_print("\n");
+  }
+}

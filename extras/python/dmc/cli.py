@@ -157,8 +157,8 @@ def _search(args):
     model.eval()
     # start from the seed's Ultra recipe (9 of 16 conv2d_1 and 64 of 84 linear_0 channels removed,
     # 4-bit weights, 4-bit input) and let the sampler move away from it
-    ultra = Candidate({"conv2d_0": (0.0, 4, "per_channel", 8), "conv2d_1": (0.5625, 4, "per_tensor", 8),
-                       "linear_0": (0.75, 4, "per_tensor", 8), "linear_1": (0.0, 4, "per_tensor", 8)}, 4)
+    ultra = Candidate({"conv2d_0": (0, 4, "per_channel", 8), "conv2d_1": (9, 4, "per_tensor", 8),
+                       "linear_0": (64, 4, "per_tensor", 8), "linear_1": (0, 4, "per_tensor", 8)}, 4)
     final = search(model, train, val, (1, 1, 28, 28), max_model_bytes=args.max_model_bytes, board=args.board,
                    trials=args.trials, sampler=args.sampler, objectives=args.objective, population=args.population,
                    storage=args.storage or str(Path(args.out) / "study.db"), study_name=args.study_name,
@@ -166,7 +166,7 @@ def _search(args):
                    gpus_per_trial=args.gpus_per_trial, mlflow_uri=None if args.no_mlflow else args.mlflow_uri,
                    out_dir=args.out, final_epochs=args.final_epochs, finalists=args.finalists,
                    quick_batches=args.quick_batches, seeds=[ultra], augment=random_shift(1, 25),
-                   progress=not args.quiet)
+                   sparse=not args.no_sparse, minutes=args.minutes, progress=not args.quiet)
     write_search(final, test, args.out)
     return 0 if final else 1
 
@@ -371,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick-batches", type=int, default=100, help="training batches of each trial's quick score")
     s.add_argument("--storage", help="Optuna storage: an SQLite file or an RDB URL (default: OUT/study.db)")
     s.add_argument("--study-name", default="lenet5-search", help="study name in the storage (default: lenet5-search)")
+    s.add_argument("--minutes", type=float, help="wall-clock budget of the trials in this run: no trial starts after "
+                   "it (running ones and the finalists complete)")
+    s.add_argument("--no-sparse", action="store_true",
+                   help="leave unstructured sparsity (zeroed weights, dCSR storage) out of the search space")
     s.add_argument("--workers", type=int, default=1,
                    help="trials run at once; more than 1 runs them as Ray tasks on a local Ray (default: 1, in process)")
     s.add_argument("--ray-address", help="run trials on an existing Ray cluster: auto or HOST:PORT")

@@ -113,6 +113,36 @@ def random_cnn(seed: int):
     return model, input_shape, random_config(rng, model)
 
 
+def random_conv_pool(seed: int):
+    """(model, input_shape, config) for a LeNet-like CNN: one or two stride-1 convs each followed
+    by a 2x2 max pool (the shape of the M4's plane kernel, kernels/arm/conv2d_dsp.h), then a
+    linear head; kernel sizes 3 and 5, padding, odd sizes, bit widths 8 and 4 (some 2)."""
+    rng = random.Random(seed)
+    c = rng.randint(1, 3)
+    h, w = rng.randint(8, 15), rng.randint(8, 15)
+    input_shape = (1, c, h, w)
+    layers = []
+    for i in range(rng.randint(1, 2)):
+        k = (3, 5)[seed % 2] if i == 0 else rng.choice([k for k in (3, 5) if k <= min(h, w) - 1])
+        p = rng.randint(0, k // 2)
+        oc = rng.randint(1, 7)
+        layers += [nn.Conv2d(c, oc, k, padding=p, bias=rng.random() < 0.7)]
+        layers += [nn.BatchNorm2d(oc)] if rng.random() < 0.5 else []
+        layers += _act(rng) + [nn.MaxPool2d(2)]
+        c, h, w = oc, (h + 2 * p - k + 1) // 2, (w + 2 * p - k + 1) // 2
+        if min(h, w) < 4:
+            break
+    layers += [nn.Flatten(), nn.Linear(c * h * w, rng.randint(2, 11))]
+    model = _randomize(nn.Sequential(*layers), rng)
+    cfg = random_config(rng, model)
+    for spec in cfg["quantize"]["layers"].values():   # mostly the widths the DSP kernels take
+        spec["bitwidth"] = rng.choice([8, 8, 4, 4, 2])
+        spec["activation_bitwidth"] = (8, 4)[seed // 2 % 2]
+    cfg["quantize"]["bitwidth"] = rng.choice([8, 4])
+    cfg["quantize"]["activation_bitwidth"] = (8, 4)[seed // 2 % 2]
+    return model, input_shape, cfg
+
+
 def random_mlp(seed: int):
     rng = random.Random(seed)
     f = rng.randint(1, 12)

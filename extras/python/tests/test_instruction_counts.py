@@ -55,3 +55,28 @@ def test_instruction_counts_are_exact_and_repeatable(sim, tmp_path):
     # resolves single instructions rather than a coarse clock
     assert len({first[0], first[1], first[3]}) == 3
     assert all(100_000 < c < 100 * model.total_macs for c in first)
+
+
+def test_m4_profile_has_exact_per_step_counts(tmp_path):
+    """`dmc profile --sim m4`: the port's stamps give every step an exact instruction count; the
+    steps add up to the stamped total, which matches the serial runner's own count of a build
+    without stamps (up to the stamps' few instructions each), and no weighted step beats the
+    one-SMLAD-per-two-MACs floor."""
+    if not shutil.which(QEMU["m4"]):
+        pytest.skip(f"{QEMU['m4']} not installed (run extras/scripts/setup.sh)")
+    from dmc.deploy.measure import measure_qemu
+    from dmc.deploy.profile import default_input, profile
+    model = dmc.load(MODEL)
+    prof = profile(MODEL, "m4", workdir=tmp_path / "profile")
+    assert prof["exact"] and prof["unit"] == "instructions"
+    steps = [r["cycles"] for r in prof["rows"]]
+    print(f"m4 profile: {steps}, total {prof['total']}")
+    assert all(isinstance(c, int) for c in steps)
+    assert 0 <= prof["total"] - sum(steps) < 50
+    for r in prof["rows"]:
+        assert r["cycles"] >= r["macs"] / 2, f"{r['layer']}: {r['cycles']} instructions for {r['macs']} MACs"
+    # the DSP kernels ran (a scratch region smaller than they need would silently select the
+    # portable kernels, at 16 instructions per MAC)
+    assert prof["total"] < 2.5 * prof["macs"], f"{prof['total']} instructions for {prof['macs']} MACs"
+    plain = measure_qemu(MODEL, default_input(model), "m4")["instructions"]
+    assert abs(plain - prof["total"]) < 30 * (len(steps) + 2), (plain, prof["total"])

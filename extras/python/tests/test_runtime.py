@@ -13,14 +13,14 @@ import pytest
 import torch
 
 import dmc
-from dmc.deploy.codegen import CodegenError, generate
+from dmc.deploy.codegen import CodegenError, avr_kernel_width, generate
 from dmc.core.artifact import loads as artifact_loads
 from dmc.core.packing import pack
 from dmc.core.planner import PlanError, plan
 from dmc.deploy.host_build import SANITIZE_FLAGS, HostBuild, cross_build, runtime_dir, soft_float_symbols
 from dmc.deploy.qemu_build import TARGETS as QEMU_TARGETS, QemuBuild
 from conftest import residual_net, static_config
-from model_zoo import random_cnn, random_edge_backbone, random_edge_cnn, random_mlp
+from model_zoo import random_cnn, random_conv_pool, random_edge_backbone, random_edge_cnn, random_mlp
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "examples" / "MnistLeNet5"
@@ -216,18 +216,35 @@ def _dsp_coverage(models):
             ib = qm.tensors[o["inputs"][0]]["bits"]
             shape = a["weight_shape"]
             row = int(np.prod(shape[1:]))
-            if o["op"] == "conv2d" and row > 256:
-                continue              # left to the portable kernel (kMaxColumn, arm/conv2d_dsp.h)
+            if o["op"] == "conv2d" and row > 168:
+                continue              # left to the portable kernel (column_stride, arm/scratch.h)
             seen.add(f"{o['op']}_w{a['weight_bits']}_a{ib}")
             if a["weight_bits"] == 4 and row % 2 and shape[0] > 1:
                 seen.add(f"{o['op']}_w4_odd_rows")
             if row % 8:
                 seen.add(f"{o['op']}_tail")
         for st in plan(qm).steps:          # conv2d with its 2x2 pool (4 windows at once) and without
-            if st.kernel == "conv2d" and int(np.prod(st.op["attrs"]["weight_shape"][1:])) <= 256:
-                k = (st.fused or {}).get("attrs", {}).get("kernel", [1])[0]
+            a = st.op["attrs"]
+            k = (st.fused or {}).get("attrs", {}).get("kernel", [1])[0]
+            if st.kernel == "conv2d" and int(np.prod(a["weight_shape"][1:])) <= 168:
                 seen.add(f"conv2d_pool{k}")
+            ib = qm.tensors[st.inputs[0]]["bits"]
+            if (st.kernel == "conv2d" and k == 2 and list(a["stride"]) == [1, 1] and list(a["dilation"]) == [1, 1]
+                    and avr_kernel_width(a["weight_bits"], ib, a["weight_shape"][2:], 1,
+                                         qm.tensors[st.inputs[0]]["shape"][2])):
+                # the plane kernel (arm/conv2d_dsp.h conv2d_pool2), with its output and kernel widths
+                seen.add(f"conv2d_plane_o{qm.tensors[st.output]['bits']}_k{a['weight_shape'][3]}")
     return seen
+
+
+def _conv_pool_models(count=8):
+    """LeNet-like random models (stride-1 convs with a 2x2 max pool), for the M4's plane kernel."""
+    models = []
+    for seed in range(count):
+        model, shape, cfg = random_conv_pool(seed)
+        cal = torch.randn((64,) + tuple(shape[1:]), generator=torch.Generator().manual_seed(seed)) * 1.5
+        models.append(dmc.convert(dmc.compress(model, cfg, shape, calibration_data=cal)))
+    return models
 
 
 @pytest.mark.parametrize("target", sorted(QEMU_TARGETS))
@@ -238,12 +255,12 @@ def test_random_models_bit_exact_on_qemu(target, random_models, tmp_path):
     t = QEMU_TARGETS[target]
     if not (shutil.which(t.cxx) and shutil.which(t.qemu[0])):
         pytest.skip(f"{t.cxx} or {t.qemu[0]} not installed (run extras/scripts/setup.sh)")
-    models, _ = random_models
+    models = random_models[0] + _conv_pool_models()
     if target == "m4":
         seen = _dsp_coverage(models)
         need = {f"{op}_w{w}_a{a}" for op in ("conv2d", "linear") for w in (8, 4) for a in (8, 4)}
         need |= {"conv2d_w4_odd_rows", "linear_w4_odd_rows", "conv2d_tail", "linear_tail", "conv2d_pool1",
-                 "conv2d_pool2"}
+                 "conv2d_pool2"} | {f"conv2d_plane_o{o}_k{k}" for o in (8, 4) for k in (3, 5)}
         assert need <= seen, f"the DSP kernels miss {sorted(need - seen)} in the random models"
     build = QemuBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, target, overlap="always")
     rng = np.random.default_rng(2)
@@ -387,3 +404,22 @@ def test_op_names_cannot_break_the_generated_code(tmp_path):
         (tmp_path / fname).write_text(text)
     subprocess.run(["g++", "-std=c++11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", f"-I{runtime_dir()}",
                     str(tmp_path / "lenet.cpp")], check=True)
+
+
+def test_arm_dsp_scratch_joins_the_arena_of_dsp_builds_only():
+    """The DSP kernels' scratch (kernels/arm/scratch.h) is planned after the arena in DSP builds
+    and handed to the kernels by predict(); other builds keep the plain arena. LeNet-5 Tiny's
+    largest need is conv2d_0's plane: 1 channel of (2 * 14 + 5 - 1) rows of (2 * 13 + 2 * 3)
+    16-bit lanes, plus one filter of 5 rows of 3 weight pairs and 3 shifted pairs (32-bit each),
+    plus 3 bytes to align it; the sine model's only DSP layer is its 16-input linear."""
+    from dmc.core.planner import arm_dsp_scratch_bytes
+    tiny = dmc.load(MODELS / "lenet5_tiny.dmc")
+    expected = 2 * 32 * 32 + 4 * 5 * 6 + 3
+    assert arm_dsp_scratch_bytes(tiny, plan(tiny)) == expected
+    h, cpp = (generate(tiny, "lenet")[f] for f in ("lenet.h", "lenet.cpp"))
+    arena = plan(tiny).arena_bytes
+    assert (f"#if DMC_ARM_DSP  // + {expected} B of scratch for the Cortex-M DSP kernels\n"
+            f"#define LENET_ARENA_BYTES {arena + expected}u\n#else\n#define LENET_ARENA_BYTES {arena}u\n#endif") in h
+    assert f"dmc::arm::set_scratch(lenet_arena + {arena}, {expected}u);" in cpp
+    sine = dmc.load(REPO / "examples" / "SineRegressor" / "sine.dmc")
+    assert arm_dsp_scratch_bytes(sine, plan(sine)) == 2 * 16 + 3

@@ -78,6 +78,34 @@ def test_search_errors_are_named(tmp_path):
         search(model, train, val, (1, 1, 6, 6), max_model_bytes=400, trials=2, storage=db, progress=False)
 
 
+def test_sparse_genes_zero_weights_and_minutes_stop_new_trials(tmp_path):
+    """With ``sparse`` each layer's share of zeroed weights is a parameter: the seed's 80% of
+    linear_0 is 80% zeros in its integer model. A spent ``minutes`` budget starts no trial."""
+    model, train, val = tiny_problem()
+    layers = _layers(model, (1, 1, 6, 6))
+    seed = Candidate({"conv2d_0": (0.0, 8, "per_tensor", 8, 0.0), "linear_0": (0.0, 4, "per_tensor", 8, 0.8)}, 8)
+    assert seed.config()["prune_weight"]["sparsity"] == {"linear_0": 0.8} and seed.config()["storage"] == "auto"
+    assert "z80%" in seed.describe() and "prune_weight" not in Candidate({"linear_0": (0.0, 4, "per_tensor", 8)}).config()
+    search(model, train, val, (1, 1, 6, 6), max_model_bytes=400, trials=3, population=2, quick_batches=2,
+           final_epochs=1, finalists=1, seeds=[seed], sparse=True, progress=False, storage=str(tmp_path / "s.db"),
+           out_dir=tmp_path)
+    study = open_study(f"sqlite:///{tmp_path / 's.db'}", "dmc-search", create=False)
+    first = study.trials[0]
+    assert first.params == _params(seed, layers, sparse=True) and first.params["linear_0.zeros"] == 0.8
+    assert all("conv2d_0.zeros" in t.params for t in study.trials)
+    qm = dmc.load(tmp_path / "trials" / f"trial_{first.number}.dmc")
+    report = {r["layer"]: r for r in qm.meta["weight_pruning"]}
+    assert report["linear_0"]["target"] == 0.8 and report["linear_0"]["zero"] >= 0.8 - 1 / (3 * 96), report
+    with pytest.raises(dmc.ConfigError, match=r"linear_0.zeros = 0.65 is not in the search space"):
+        _params(Candidate({"conv2d_0": (0.0, 8, "per_tensor", 8), "linear_0": (0.0, 4, "per_tensor", 8, 0.65)}),
+                layers, sparse=True)
+    with pytest.raises(dmc.ConfigError, match="minutes"):
+        search(model, train, val, (1, 1, 6, 6), max_model_bytes=400, minutes=0, progress=False)
+    final = search(model, train, val, (1, 1, 6, 6), max_model_bytes=400, trials=5, minutes=1e-9, progress=False,
+                   storage=str(tmp_path / "t.db"))
+    assert final == [] and open_study(f"sqlite:///{tmp_path / 't.db'}", "dmc-search", create=False).trials == []
+
+
 def _complete_trials(db: Path) -> list[int]:
     if not db.exists():
         return []

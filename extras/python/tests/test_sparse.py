@@ -71,6 +71,33 @@ def test_worked_example_bytes():
     # columns 0, 2, 19: codes 0, 1 | escape (15 columns), 1 -> bytes 0x10 [5 | -1 << 4], 0x1F [2]
     assert c4.stream.tolist() == [0x10, 0xF5, 0x1F, 0x02]
     assert sp.encode(m, "dcsr", value_bits=4).nbytes == d.nbytes - 1
+    o = sp.encode(m, "ocsr")  # per entry its value, then its step from the previous offset (from 0)
+    assert o.stream.tolist() == [3, 1, 0xFE, 3] and o.row_entries.tolist() == [1, 1] and o.nbytes == 4 + 4
+    o4 = sp.encode(np.array([[5, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]]), "ocsr", value_bits=4)
+    # groups of two: value byte [5 | -1 << 4], steps 0 and 2; value byte [2], step 17
+    assert o4.stream.tolist() == [0xF5, 0, 2, 0x02, 17]
+
+
+def test_offset_csr_pads_wide_gaps_and_checks_taps():
+    from dmc.sparse.ocsr import decode_ocsr_arrays, encode_ocsr
+    offsets = np.array([0, 2, 4, 600, 601, 1200])  # like the taps of a filter over two wide input planes
+    m = np.array([[1, 0, 0, 0, 0, 7], [0, 0, 0, -3, 0, 0], [0, 2, 0, 0, 0, 0]])
+    enc = encode_ocsr(m, offsets, value_bits=8)
+    # row 0: 0 (value 1), then 1200 = 4 * 255 + 180 -> four padding entries (step 255, value 0)
+    assert enc.row_entries.tolist() == [6, 3, 1] and enc.entries == 10 and enc.padding == 6
+    assert enc.stream[:12].tolist() == [1, 0] + [0, 255] * 4 + [7, 180]
+    assert np.array_equal(enc.decode(), m)
+    bad = enc.stream.copy()
+    bad[-1] = 1  # row 2's value now lies at offset 1, between taps 0 and 2
+    with pytest.raises(DataError, match="row 2, entry 0: a nonzero value at input offset 1, which is no tap"):
+        decode_ocsr_arrays(enc.row_entries, bad, m.shape, offsets, 8)
+    two = encode_ocsr(np.array([[1, 1, 0, 0, 0, 0]]), offsets, value_bits=8)
+    bad = two.stream.copy()
+    bad[3] = 0
+    with pytest.raises(DataError, match="row 0, entry 1 has step 0"):
+        decode_ocsr_arrays(two.row_entries, bad, (1, 6), offsets, 8)
+    with pytest.raises(DataError, match="strictly increasing"):
+        encode_ocsr(m, [0, 2, 2, 3, 4, 5])
 
 
 def test_dcsr_extension_bits_and_padding():
@@ -151,6 +178,9 @@ def test_bad_arguments():
     ("mcsr", "stream", np.array([0xF1, 3, 0xFE, 1], np.uint8), "outside a row"),
     ("mcsr", "stream", np.array([0xF1, 3, 0xF3], np.uint8), "stream ends"),
     ("mcsr", "stream", np.array([0xF1, 3, 0xF3, 1, 0], np.uint8), "codes use 4 bytes"),
+    ("ocsr", "stream", np.array([3, 1, 0xFE, 4], np.uint8), "offset 4 beyond the filter's last tap at 3"),
+    ("ocsr", "stream", np.array([3, 1, 0xFE], np.uint8), "need a stream of 4 bytes, 3 stored"),
+    ("ocsr", "row_entries", np.array([1, 2], "<u2"), "need a stream of 6 bytes"),
 ])
 def test_tampered_streams_are_named_errors(fmt, key, value, match):
     enc = sp.encode(np.array([[0, 3, 0, 0], [0, 0, 0, -2]]), fmt)

@@ -1,5 +1,5 @@
-"""Sparse kernels against numpy: generated C++ programs decode nibble-step CSR streams and
-multiply them on the host, the simulated Uno (simavr) and the QEMU Cortex-M4.
+"""Sparse kernels against numpy: generated C++ programs decode nibble-step CSR streams (and
+offset CSR conv filters) and multiply them on the host, the simulated Uno (simavr) and the QEMU Cortex-M4.
 
 Each check prints every mismatching element. Uno/M4 cases are skipped where the toolchains
 are not installed (extras/scripts/setup.sh installs them).
@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmc.deploy.sparse_harness import c_array, linear_reference, run_linear_layer, run_sparse_dot
+from dmc.deploy.sparse_harness import (c_array, conv_reference, linear_reference, run_conv_layer, run_linear_layer,
+                                       run_sparse_dot)
 
 HAVE = {"host": bool(shutil.which("g++")),
         "uno": bool(shutil.which("avr-g++") and shutil.which("gcc")) and bool(
@@ -72,7 +73,7 @@ def test_sparse_dot_property_host(tmp_path_factory, rows, cols, sparsity, bits, 
 
 
 @pytest.mark.parametrize("target", ["host", "uno", "m4"])
-@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize("bits", [8, 4, 2])
 def test_sparse_linear_matches_dense_kernel_and_interpreter(tmp_path, target, bits):
     _needs(target)
     rng = np.random.default_rng(10 + bits)
@@ -83,6 +84,23 @@ def test_sparse_linear_matches_dense_kernel_and_interpreter(tmp_path, target, bi
     want = linear_reference(w, x, bias, 1 << 14, 18)
     _check(r["sparse"], want, f"{target} sparse_linear")
     _check(r["dense"], want, f"{target} linear")
+
+
+@pytest.mark.parametrize("target", ["host", "uno", "m4"])
+@pytest.mark.parametrize("bits", [8, 4, 2])
+def test_sparse_conv_matches_dense_kernel_and_interpreter(tmp_path, target, bits):
+    """Offset CSR filters: 17 x 17 input planes (289 bytes apart) make channel steps wider than
+    a byte, so rows carry padding entries; odd entry counts end in short groups."""
+    _needs(target)
+    rng = np.random.default_rng(20 + bits)
+    w = _matrix(rng, 8, 3 * 3 * 3, 0.8, bits).reshape(8, 3, 3, 3)
+    w[1] = 0  # an empty filter
+    x = rng.integers(0, 256, (3, 17, 17))
+    bias = rng.integers(-3000, 3000, 8)
+    r = run_conv_layer(w, bits, x, bias, 1 << 14, 18, target, tmp_path)
+    want = conv_reference(w, x, bias, 1 << 14, 18)
+    _check(r["sparse"], want, f"{target} sparse_conv2d")
+    _check(r["dense"], want, f"{target} conv2d")
 
 
 def test_numpy_file_script(tmp_path, capsys):

@@ -11,7 +11,7 @@ import torch
 
 import dmc
 from dmc.core.artifact import dumps, loads
-from dmc.core.weights import decode_weight
+from dmc.core.weights import conv_tap_offsets, sparse_arrays
 from dmc.deploy.host_build import HostBuild, cross_build
 from dmc.errors import ArtifactError, ConfigError
 from model_zoo import random_cnn, random_mlp
@@ -54,7 +54,7 @@ def test_storage_round_trips_through_the_file(models):
         back = _reload(m)
         for op in m.ops:
             if "weight_bits" in op["attrs"]:
-                assert np.array_equal(decode_weight(back.arrays, op), m.weight(op))
+                assert np.array_equal(back.weight(op), m.weight(op))
 
 
 def test_sparse_models_bit_exact_on_host(models, tmp_path):
@@ -84,7 +84,7 @@ def test_sizes_count_the_sparse_bytes(models, capsys):
     from dmc.deploy.budget import budget
     m = next(m for m in models if any(o["attrs"].get("storage") == "dcsr" for o in m.ops))
     op = _sparse_op(m)
-    sparse = m.arrays[f"{op['name']}.weight_stream"].nbytes + m.arrays[f"{op['name']}.weight_rows"].nbytes
+    sparse = sum(m.arrays[k].nbytes for k in sparse_arrays(op))
     assert f"{op['name']}.weight" not in m.arrays and m.op_bytes(op) >= sparse
     assert budget(m)["model_bytes"] == m.model_bytes == sum(a.nbytes for a in m.arrays.values())
     m.summary()
@@ -104,24 +104,46 @@ def _reload(m):
     return dmc.IntModel(**loads(dumps(m)))
 
 
-def _sparse_op(m):
-    return next(o for o in m.ops if o["attrs"].get("storage") == "dcsr")
+def _sparse_op(m, kind=None):
+    return next(o for o in m.ops if o["attrs"].get("storage") == "dcsr" and kind in (None, o["op"]))
 
 
+def _with_arrays(m, **arrays):
+    return dmc.IntModel(m.scheme, m.tensors, m.ops, dict(m.arrays, **arrays), m.output, m.meta)
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv2d"])
 @pytest.mark.parametrize("tamper, match", [
-    (lambda s, r: (s, np.concatenate([r[:-1], [r[-1] + 1]]).astype(np.uint16)), "stream ends"),
-    (lambda s, r: (s[:-1], r), "stream ends|codes use"),
+    (lambda s, r: (s, np.concatenate([r[:-1], [r[-1] + 1]]).astype(np.uint16)), "stream ends|need a stream"),
+    (lambda s, r: (s[:-1], r), "stream ends|codes use|need a stream"),
     (lambda s, r: (s, r[:-1]), "weight_rows"),
-    (lambda s, r: (np.concatenate([s, [0]]).astype(np.uint8), r), "codes use"),
+    (lambda s, r: (np.concatenate([s, [0]]).astype(np.uint8), r), "codes use|need a stream"),
 ])
-def test_crafted_streams_are_artifact_errors(models, tamper, match):
-    m = models[1]
-    op = _sparse_op(m)
-    s, r = m.arrays[f"{op['name']}.weight_stream"], m.arrays[f"{op['name']}.weight_rows"]
-    bad = dmc.IntModel(m.scheme, m.tensors, m.ops, dict(m.arrays), m.output, m.meta)
-    bad.arrays[f"{op['name']}.weight_stream"], bad.arrays[f"{op['name']}.weight_rows"] = tamper(s, r)
+def test_crafted_streams_are_artifact_errors(models, kind, tamper, match):
+    m = next(m for m in models if any(o["op"] == kind and o["attrs"].get("storage") == "dcsr" for o in m.ops))
+    op = _sparse_op(m, kind)
+    stream, rows = sparse_arrays(op)
+    s, r = tamper(m.arrays[stream], m.arrays[rows])
     with pytest.raises(ArtifactError, match=match):
-        _reload(bad)
+        _reload(_with_arrays(m, **{stream: s, rows: r}))
+
+
+def test_conv_offset_outside_the_window_is_an_artifact_error(models):
+    m = next(m for m in models if any(o["op"] == "conv2d" and o["attrs"].get("storage") == "dcsr" for o in m.ops))
+    op = _sparse_op(m, "conv2d")
+    a = op["attrs"]
+    last = int(conv_tap_offsets(a["weight_shape"], a["dilation"], m.tensors[op["inputs"][0]]["shape"])[-1])
+    stream, rows = sparse_arrays(op)
+    # row 0: padding entries (step 255, value 0) until one past the filter's last tap, then a value
+    steps = [255] * (last // 255) + [last % 255 + 1]
+    g = 8 // a["weight_bits"]
+    crafted = []
+    for i in range(0, len(steps), g):
+        crafted += [1] + steps[i:i + g]  # each group: its value byte, then its steps
+    n_rows = a["weight_shape"][0]
+    arrays = {stream: np.array(crafted, np.uint8), rows: np.array([len(steps)] + [0] * (n_rows - 1), np.uint16)}
+    with pytest.raises(ArtifactError, match=f"op '{op['name']}'.*offset {last + 1} beyond the filter's last tap"):
+        _reload(_with_arrays(m, **arrays))
 
 
 def test_index_pointing_outside_a_row_is_an_artifact_error():
@@ -176,3 +198,26 @@ def test_sparse_models_bit_exact_on_simulated_boards(models, tmp_path, target, t
         for idx in bad[:10]:
             print(f"{target} s{i}: {tuple(idx)} interpreter {expected[tuple(idx)]}, C++ {got[tuple(idx)]}")
         assert bad.size == 0
+
+
+def test_kernels_larger_than_the_input_on_host(tmp_path):
+    """A 5x5 kernel and a dilated 3x3 one (extent 5) on 3x3 inputs: no window lies inside the
+    input, the filters' offsets are tap indices (conv_tap_offsets) and every window takes the
+    border path; built with ASan/UBSan, bit-exact with the interpreter."""
+    from dmc.deploy.host_build import HostBuild
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 5, padding=2), torch.nn.ReLU(),
+                                torch.nn.Conv2d(3, 4, 3, padding=2, dilation=2), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(36, 3))
+    _prune(model, 1, 0.5)
+    cfg = {"quantize": {"scheme": "static", "bitwidth": 4, "activation_bitwidth": 8}, "storage": "dcsr"}
+    qm = dmc.convert(dmc.compress(model, cfg, (1, 2, 3, 3), calibration_data=torch.randn(32, 2, 3, 3)))
+    assert all(o["attrs"].get("storage") == "dcsr" for o in qm.ops if "weight_bits" in o["attrs"])
+    op = _sparse_op(qm, "conv2d")
+    assert conv_tap_offsets(op["attrs"]["weight_shape"], [1, 1], [2, 3, 3]).tolist() == list(range(50))
+    build = HostBuild([qm], ["big"], tmp_path, sanitize=True)
+    codes = np.random.default_rng(0).integers(0, 256, size=(16,) + qm.input_shape)
+    expected, got = qm.predict(codes), build.run(0, codes)
+    for idx in np.argwhere(expected != got)[:10]:
+        print(f"{tuple(idx)} interpreter {expected[tuple(idx)]}, C++ {got[tuple(idx)]}")
+    assert np.array_equal(expected, got)

@@ -15,7 +15,6 @@ import torch.nn as nn
 import dmc
 from conftest import residual_net, seq_cnn, static_config
 from dmc.compression.weight_pruning import polynomial_sparsity
-from dmc.core.weights import decode_weight
 
 SHAPE = (1, 3, 8, 8)
 CAL = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(0))
@@ -28,7 +27,7 @@ def compress(prune_weight, model=None, quant=None, **extra):
 
 def int_weights(qm) -> dict:
     """Layer alias -> integer weights as the artifact stores them."""
-    return {op["attrs"]["alias"]: decode_weight(qm.arrays, op) for op in qm.ops if op["op"] in ("conv2d", "linear")}
+    return {op["attrs"]["alias"]: qm.weight(op) for op in qm.ops if op["op"] in ("conv2d", "linear")}
 
 
 def masks(cm) -> dict:

@@ -10,9 +10,10 @@ DMC_OPTIMIZE_BEGIN
 
 namespace dmc {
 
-template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0, uint8_t LAYOUT = kPlainLayout>  // see conv2d
+// KW, PAIRS, LAYOUT: see conv2d
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0, bool PAIRS = false, uint8_t LAYOUT = kPlainLayout>
 void depthwise_conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
-  conv2d_outputs<WB, IB, OB, true, KW, LAYOUT>(in, out, flash_args);
+  conv2d_outputs<WB, IB, OB, true, KW, PAIRS, LAYOUT>(in, out, flash_args);
 }
 
 }  // namespace dmc

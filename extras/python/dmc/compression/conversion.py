@@ -14,7 +14,7 @@ import torch
 from ..core.fixedpoint import quantize_multiplier, quantize_multipliers, shared_shift_multipliers
 from ..core.intmodel import DYNAMIC, STATIC, IntModel
 from ..core.schema import HARD_FRAC_BITS_MAX, HARD_OFFSET_MAX
-from ..core.weights import store_weight
+from ..core.weights import conv_tap_offsets, store_weight
 from ..errors import ConfigError, QuantizationError
 from ..version import __version__
 from .compressed_model import OWN_QPARAMS, WEIGHTED, CompressedModel
@@ -136,7 +136,9 @@ def _weighted(cm, n, static, tensors, arrays, qp) -> dict:
             raise ConfigError(f"layer '{attrs['alias']}' ('{n.path}'): storage 'dcsr' is not available for grouped "
                               "convolutions (groups > 1); use 'dense' or 'auto'")
         storage = "dense"
-    if store_weight(arrays, n.name, qw.numpy(), layer.weight_bits, storage) == "dcsr":
+    taps = (conv_tap_offsets(qw.shape, attrs["dilation"], tensors[n.inputs[0]]["shape"]) if n.op == "conv2d"
+            else None)
+    if store_weight(arrays, n.name, qw.numpy(), layer.weight_bits, storage, taps) == "dcsr":
         attrs["storage"] = "dcsr"
     sw_vec = sw.reshape(-1)
     if not static:

@@ -1,7 +1,8 @@
 """Compression search: per-layer pruning and bit widths under flash/SRAM budgets, with Optuna.
 
 The search space, per weighted layer: the fraction of output channels removed, the weight bit
-width (8/4/2), the granularity and the output activation bit width (8/4), plus the input bit
+width (8/4/2), the granularity, the output activation bit width (8/4) and the fraction of single
+weights set to zero (unstructured, stored as dCSR where that is smaller), plus the input bit
 width. Optuna proposes configs (NSGA-II or TPE, multi-objective: validation accuracy up, model
 bytes down, and optionally the arena or the simulated Uno's cycles down); the byte/board budget
 is a constraint. Each trial compresses and converts its config (bytes and arena are exact, from
@@ -39,7 +40,7 @@ from .graph import trace
 from .pruning import channel_groups
 from .tracking import make_tracker
 
-SPARSITIES = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875)
+ZEROS = (0.0, 0.5, 0.7, 0.8, 0.9)        # unstructured sparsity (dmc.compression.weight_pruning)
 WEIGHT_BITS = (8, 4, 2)
 ACT_BITS = (8, 4)
 GRANULARITIES = ("per_tensor", "per_channel")
@@ -49,7 +50,8 @@ EXTRA_OBJECTIVES = ("arena", "cycles")
 
 @dataclass
 class Candidate:
-    genes: dict                           # layer alias -> (sparsity, weight bits, granularity, act bits)
+    genes: dict                           # layer alias -> (channels removed: a count or a fraction, weight bits,
+                                          #                 granularity, act bits [, fraction of weights zeroed])
     input_bits: int = 8
     model_bytes: int | None = None
     arena_bytes: int | None = None
@@ -64,15 +66,24 @@ class Candidate:
     def key(self):
         return (tuple(sorted(self.genes.items())), self.input_bits)
 
+    def zeros(self) -> dict:
+        """Layer alias -> fraction of its weights zeroed (only layers with some)."""
+        return {k: g[4] for k, g in self.genes.items() if len(g) > 4 and g[4] > 0}
+
     def config(self) -> dict:
-        return {"prune_channel": {"sparsity": {k: g[0] for k, g in self.genes.items() if g[0] > 0}},
-                "quantize": {"scheme": "static", "input_bitwidth": self.input_bits,
-                             "layers": {k: {"bitwidth": g[1], "granularity": g[2], "activation_bitwidth": g[3]}
-                                        for k, g in self.genes.items()}}}
+        cfg = {"prune_channel": {"sparsity": {k: g[0] for k, g in self.genes.items() if g[0] > 0}},
+               "quantize": {"scheme": "static", "input_bitwidth": self.input_bits,
+                            "layers": {k: {"bitwidth": g[1], "granularity": g[2], "activation_bitwidth": g[3]}
+                                       for k, g in self.genes.items()}}}
+        if self.zeros():
+            cfg["prune_weight"] = {"sparsity": self.zeros(), "schedule": "oneshot", "ranking": "layer"}
+            cfg["storage"] = "auto"
+        return cfg
 
     def describe(self) -> str:
-        parts = [f"{k}: -{g[0]:.0%} w{g[1]} {'ch' if g[2] == 'per_channel' else 't'} a{g[3]}"
-                 for k, g in self.genes.items()]
+        zeros = self.zeros()
+        parts = [f"{k}: -{g[0] if isinstance(g[0], int) else format(g[0], '.0%')} w{g[1]} {'ch' if g[2] == 'per_channel' else 't'} a{g[3]}"
+                 + (f" z{zeros[k]:.0%}" if k in zeros else "") for k, g in self.genes.items()]
         return f"in{self.input_bits}; " + ", ".join(parts)
 
     @property
@@ -81,35 +92,60 @@ class Candidate:
         return intmodel_from_bytes(self.dmc) if self.dmc else None
 
 
+def removable(channels: int) -> tuple[int, ...]:
+    """Channel counts a layer of ``channels`` outputs may lose: every count up to 7/8 of them for
+    up to 16 channels, steps of about a twentieth above; at least an eighth (and one) is kept."""
+    return tuple(range(0, channels - max(1, channels // 8) + 1, max(1, channels // 20)))
+
+
 def _layers(model, input_shape):
+    """(alias, output channels, channel counts it may lose) per weighted layer; the counts are ()
+    for a layer that cannot be pruned."""
     graph = trace(copy.deepcopy(model), input_shape)
     prunable = {g.producers[0].attrs["alias"] for g in channel_groups(graph) if not g.fixed}
-    return [(n.attrs["alias"], n.attrs["alias"] in prunable) for n in graph.weighted_layers()]
+    out = []
+    for n in graph.weighted_layers():
+        alias = n.attrs["alias"]
+        channels = n.module.out_channels if n.op == "conv2d" else n.module.out_features
+        out.append((alias, channels, removable(channels) if alias in prunable else ()))
+    return out
 
 
-def suggest(trial, layers) -> Candidate:
-    """The config an Optuna trial proposes (layers: (alias, prunable) pairs)."""
+def suggest(trial, layers, sparse: bool = False) -> Candidate:
+    """The config an Optuna trial proposes (layers: see :func:`_layers`); ``sparse`` adds each
+    layer's unstructured sparsity to the space."""
     genes = {}
-    for alias, prunable in layers:
-        s = trial.suggest_categorical(f"{alias}.prune", SPARSITIES) if prunable else 0.0
+    for alias, _, counts in layers:
+        s = trial.suggest_categorical(f"{alias}.prune", counts) if counts else 0
         genes[alias] = (s, trial.suggest_categorical(f"{alias}.wbits", WEIGHT_BITS),
                         trial.suggest_categorical(f"{alias}.granularity", GRANULARITIES),
                         trial.suggest_categorical(f"{alias}.abits", ACT_BITS))
+        if sparse:
+            genes[alias] += (trial.suggest_categorical(f"{alias}.zeros", ZEROS),)
     return Candidate(genes, trial.suggest_categorical("input_bits", ACT_BITS))
 
 
-def _params(c: Candidate, layers) -> dict:
+def _params(c: Candidate, layers, sparse: bool = False) -> dict:
     """The Optuna parameters of a config (to enqueue it as a trial); a layer that cannot be
     pruned has no pruning parameter."""
-    unknown = set(c.genes) - {a for a, _ in layers}
+    unknown = set(c.genes) - {a for a, *_ in layers}
     if unknown:
         raise ConfigError(f"seed config names unknown layers: {', '.join(sorted(unknown))}")
     p = {"input_bits": c.input_bits}
-    for alias, prunable in layers:
-        s, w, g, a = c.genes[alias]
-        if prunable:
-            p[f"{alias}.prune"] = s
+    choices = {"wbits": WEIGHT_BITS, "granularity": GRANULARITIES, "abits": ACT_BITS, "zeros": ZEROS,
+               "input_bits": ACT_BITS}
+    for alias, channels, counts in layers:
+        s, w, g, a = c.genes[alias][:4]
+        if counts:                           # a fraction counts channels as the pruning config does
+            p[f"{alias}.prune"] = s if isinstance(s, int) else int(round(s * channels))
+            choices[f"{alias}.prune"] = counts
         p.update({f"{alias}.wbits": w, f"{alias}.granularity": g, f"{alias}.abits": a})
+        if sparse:
+            p[f"{alias}.zeros"] = c.genes[alias][4] if len(c.genes[alias]) > 4 else 0.0
+    for name, value in p.items():
+        allowed = choices.get(name, choices.get(name.rsplit(".", 1)[-1]))
+        if value not in allowed:
+            raise ConfigError(f"seed config: {name} = {value!r} is not in the search space {allowed}")
     return p
 
 
@@ -262,13 +298,16 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
            workers: int = 1, ray_address: str | None = None, cpus_per_trial: float = 1.0,
            gpus_per_trial: float = 0.0, mlflow_uri: str | None = None, out_dir=None, quick_epochs: int = 1,
            quick_batches: int | None = 100, final_epochs: int = 8, finalists: int = 3, seeds=(), seed: int = 25,
-           augment=None, progress: bool = True) -> list[Candidate]:
+           augment=None, sparse: bool = False, minutes: float | None = None,
+           progress: bool = True) -> list[Candidate]:
     """Search compression configs of ``model`` (a trained float model) that fit the budget.
 
     Budgets: ``max_model_bytes`` (packed weights + biases + requantization constants) and/or a
     ``board`` whose flash and SRAM (minus the runtime's estimated overhead) bound the model bytes
     and the arena. ``trials`` finished trials are run in total (a resumed study counts the ones
-    it has). ``objectives`` adds "arena" and/or "cycles" (simulated Uno) to accuracy and bytes.
+    it has); ``minutes`` (optional) stops starting trials after that much wall-clock time in this run,
+    and the running ones and the finalists complete. ``sparse`` adds each layer's unstructured
+    sparsity (dCSR storage where smaller) to the space. ``objectives`` adds "arena" and/or "cycles" (simulated Uno) to accuracy and bytes.
     ``seeds`` are configs (Candidate or genes dicts) queued first in a new study. ``storage``
     None keeps the study in memory (no resume). ``workers`` > 1 or ``ray_address`` runs trials
     as Ray tasks. ``mlflow_uri`` (a folder or a server) logs every finished trial. Returns the
@@ -276,6 +315,8 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
     """
     if trials < 1:
         raise ConfigError(f"trials must be >= 1, got {trials}")
+    if minutes is not None and minutes <= 0:
+        raise ConfigError(f"minutes must be positive, got {minutes}")
     caps = _caps(max_model_bytes, board)
     objectives = tuple(objectives)
     layers = _layers(model, input_shape)
@@ -283,7 +324,7 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
     interrupted = _recover_interrupted(study)
     if not study.trials:
         for s in seeds:
-            study.enqueue_trial(_params((s if isinstance(s, Candidate) else Candidate(dict(s))), layers))
+            study.enqueue_trial(_params((s if isinstance(s, Candidate) else Candidate(dict(s))), layers, sparse))
     out = Path(out_dir) if out_dir else None
     if out:
         (out / "trials").mkdir(parents=True, exist_ok=True)
@@ -302,11 +343,16 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
     bar = progress_bar(total=trials, desc="search", unit="trial", enabled=progress)
     bar.update(min(done, trials))
     started = time.time()
+    out_of_time = completed = False
     try:
         while done < trials:
-            while done + executor.pending() < trials and executor.pending() < executor.workers:
+            out_of_time = out_of_time or (minutes is not None and time.time() - started >= 60 * minutes)
+            if out_of_time and not executor.pending():
+                break
+            while (not out_of_time and done + executor.pending() < trials
+                   and executor.pending() < executor.workers):
                 trial = study.ask()
-                cand = suggest(trial, layers)
+                cand = suggest(trial, layers, sparse)
                 again = seen.get(tuple(sorted(trial.params.items())))
                 if again is not None:                # a config already scored: reuse its result
                     for k, v in again.user_attrs.items():
@@ -336,12 +382,14 @@ def search(model, train_loader, val_loader, input_shape, *, max_model_bytes: int
             if progress and res["feasible"]:
                 progress_write(f"trial {trial.number}: val {res['val_accuracy']:.4f} at {res['model_bytes']} B "
                                f"({cand.describe()})")
+        completed = True
     finally:
         bar.close()
-        if done < trials:
+        if not completed:                    # interrupted: leave the study to be resumed
             executor.shutdown()
     if progress:
-        progress_write(f"{trials} trials finished ({time.time() - started:.0f} s in this run)")
+        why = f", stopped by the {minutes:g}-minute budget" if out_of_time else ""
+        progress_write(f"{done} trials finished ({time.time() - started:.0f} s in this run{why})")
     final = _final_round(study, layers, executor, shared, input_shape, caps, final_epochs, finalists, augment,
                          objectives, threads, progress)
     executor.shutdown()
@@ -409,7 +457,8 @@ def _final_round(study, layers, executor, shared, input_shape, caps, final_epoch
 
 def _candidate(t, layers) -> Candidate:
     p = t.params
-    genes = {a: (p.get(f"{a}.prune", 0.0), p[f"{a}.wbits"], p[f"{a}.granularity"], p[f"{a}.abits"]) for a, _ in layers}
+    genes = {a: (p.get(f"{a}.prune", 0), p[f"{a}.wbits"], p[f"{a}.granularity"], p[f"{a}.abits"])
+             + ((p[f"{a}.zeros"],) if f"{a}.zeros" in p else ()) for a, *_ in layers}
     return Candidate(genes, p["input_bits"])
 
 
@@ -437,7 +486,7 @@ def write_search(final, test_loader, out_dir) -> list[dict]:
 
 def frontier_markdown(rows) -> str:
     lines = ["| # | model bytes | arena B | val accuracy | test accuracy | config (per layer: channels removed, "
-             "weight bits, granularity, activation bits) |", "|---|---|---|---|---|---|"]
+             "weight bits, granularity, activation bits, weights zeroed) |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['rank']} | {r['model_bytes']} | {r['arena_bytes']} | {r['val_accuracy']:.2%} | "
                      f"{r['test_accuracy']:.2%} | {r['config'].replace('|', ';')} |")

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ArtifactError
 from .packing import packed_size
 from .schema import DYNAMIC, HARD_FRAC_BITS_MAX, HARD_OFFSET_MAX, OPS, STATIC, WEIGHTED_OPS
-from .weights import STORAGES, decode_weight
+from .weights import STORAGES, decode_weight, sparse_arrays
 
 MAGIC = b"DMC\x00"
 FORMAT_VERSION = 1
@@ -201,6 +201,8 @@ def validate(m) -> None:
         if kind in WEIGHTED_OPS:
             _check_weighted(m, op, attrs, where, static)
         _check_semantics(m, op, attrs, where, static)
+        if kind in WEIGHTED_OPS and not static:  # (static: _check_accumulator decoded them)
+            _in_shape_weight(m, op)
     if m.output not in seen:
         raise ArtifactError(f"output tensor '{m.output}' is not produced by any op")
 
@@ -227,9 +229,10 @@ def _check_weighted(m, op, attrs, where, static):
     if storage == "dcsr" and attrs.get("groups", 1) != 1:
         raise ArtifactError(f"{where}: sparse (dcsr) weights are not supported for grouped convolutions")
     if storage == "dcsr":
-        needs = {"weight_stream": (np.uint8, None), "weight_rows": (np.uint16, oc)}
+        stream = sparse_arrays(op)[0].rsplit(".", 1)[1]  # weight_taps (conv2d) or weight_stream (linear)
+        needs = {stream: (np.uint8, None), "weight_rows": (np.uint16, oc)}
     else:
-        needs = {"weight": (np.uint8, packed_size(math.prod(shape), bits))}
+        stream, needs = None, {"weight": (np.uint8, packed_size(math.prod(shape), bits))}
     if static:
         needs.update(bias=(np.int32, oc), multiplier=(np.int16, None), shift=(np.uint8, None))
         _need(attrs, "clamp", list, where)
@@ -242,10 +245,8 @@ def _check_weighted(m, op, attrs, where, static):
         if a.ndim != 1:             # the interpreter and the kernels read flat vectors
             raise ArtifactError(f"{where}: array '{name}.{key}' must be one-dimensional, has shape {list(a.shape)}")
         if a.dtype != dtype or (size is not None and a.size != size) or (
-                size is None and key != "weight_stream" and a.size not in (1, oc)):
+                size is None and key != stream and a.size not in (1, oc)):
             raise ArtifactError(f"{where}: array '{name}.{key}' has {a.size} elements of {a.dtype}")
-    if storage == "dcsr":  # every count, length and column of the stream, so the device never reads outside
-        decode_weight(m.arrays, op)
     if op["op"] == "conv2d":
         for key in ("stride", "padding", "dilation"):
             _need(attrs, key, list, where)
@@ -391,11 +392,18 @@ def _check_semantics(m, op: dict, attrs: dict, where: str, static: bool) -> None
         _check_accumulator(m, op, where)
 
 
+def _in_shape_weight(m, op: dict) -> np.ndarray:
+    """The op's weights, decoded once its attributes and input shape are checked: every count,
+    length, column and (conv2d) input offset of a sparse stream is checked, so the device never
+    reads outside its row or its input window."""
+    return decode_weight(m.arrays, op, m.tensors[op["inputs"][0]]["shape"])
+
+
 def _check_accumulator(m, op: dict, where: str) -> None:
     """Recompute the worst-case accumulator from the stored integers: a file cannot make the
     interpreter or the device overflow int32, whatever its header claims."""
     a = op["attrs"]
-    w = np.abs(decode_weight(m.arrays, op).astype(np.int64)).reshape(a["weight_shape"][0], -1).sum(1)
+    w = np.abs(_in_shape_weight(m, op).astype(np.int64)).reshape(a["weight_shape"][0], -1).sum(1)
     t = m.tensors[op["inputs"][0]]
     xmax = max(t["zero_point"], (1 << t["bits"]) - 1 - t["zero_point"])
     bound = int((w * xmax + np.abs(m.arrays[f"{op['name']}.bias"].astype(np.int64))).max())

@@ -83,7 +83,7 @@ class IntModel:
         """Unpacked integer weights of a conv2d/linear op (cached)."""
         name = op["name"]
         if name not in self._weights:
-            self._weights[name] = decode_weight(self.arrays, op)
+            self._weights[name] = decode_weight(self.arrays, op, self.tensors[op["inputs"][0]]["shape"])
         return self._weights[name]
 
     # -- inference ---------------------------------------------------------------------------

@@ -21,7 +21,8 @@ fused, how each activation is laid out and where it lives in the one static aren
 
 ``overlap="auto"`` (the default) plans both ways and keeps the overlapping plan only when its
 arena is smaller: the plain plan keeps every layer on the fastest kernels (the Cortex-M DSP
-loops take CHW inputs only). ``"always"`` overlaps and interleaves wherever legal (the parity
+column loops leave a conv over its input with more than 16 output channels to the portable
+loop). ``"always"`` overlaps and interleaves wherever legal (the parity
 tests use it), ``"never"`` never does.
 """
 from __future__ import annotations
@@ -215,6 +216,38 @@ def _place(p: Plan, order: list[str], pairs: dict) -> dict[str, int]:
                          if s >= 0 and not any(lo < s < hi for lo, hi in forbidden))
         ends[b] = offsets[b] + sizes[b]
     return ends
+
+
+# the Cortex-M DSP kernels' scratch (src/dmc/kernels/arm/scratch.h: kWindows, kChannels,
+# column_stride; the sizes must match the kernels', which run the portable path otherwise)
+ARM_WINDOWS, ARM_CHANNELS, ARM_COLUMN_STRIDES = 4, 16, (64, 128, 256, 336)
+
+
+def arm_dsp_scratch_bytes(model, p: Plan) -> int:
+    """Bytes of scratch the Cortex-M DSP-extension kernels need (activations and weights unpacked
+    to 16-bit lanes): the largest need of any step, plus 3 to align it. Builds with those
+    kernels place it after the planned arena; 0 when no step uses them."""
+    need = 0
+    for st in p.steps:
+        a = st.op["attrs"]
+        shape = a.get("weight_shape") or [0, 0]
+        if st.kernel == "conv2d":
+            padded = -(-int(np.prod(shape[1:])) // 4) * 4
+            stride = next((s for s in ARM_COLUMN_STRIDES if 2 * padded <= s), 0)
+            if stride:
+                need = max(need, ARM_WINDOWS * stride + 2 * padded * min(int(shape[0]), ARM_CHANNELS))
+            pool = st.fused["attrs"] if st.fused else None
+            if (list(a["stride"]) == [1, 1] and list(a["dilation"]) == [1, 1] and pool
+                    and pool["kernel"][0] == 2 and pool["stride"][0] == 2):
+                # conv2d_pool2: a 16-bit plane of the input and one filter's (shifted) lane pairs
+                _, ic, kh, kw = map(int, shape)
+                _, oh, ow = model.tensors[st.output]["shape"]
+                pairs = (kw + 2) // 2
+                plane_words = ic * (2 * oh + kh - 1) * (2 * (ow - 1) + 2 * pairs) // 2
+                need = max(need, 4 * (plane_words + ic * kh * 2 * pairs))
+        elif st.kernel == "linear" and a["weight_bits"] in (8, 4) and int(shape[1]) >= 8:
+            need = max(need, 2 * (-(-int(shape[1]) // 8) * 8))
+    return need + 3 if need else 0
 
 
 def _fusable_pool(op) -> bool:

@@ -26,11 +26,10 @@ def matrices(path, value_bits: int = 8):
     suffix = path.suffix.lower()
     if suffix == ".dmc":
         from .intmodel import load
-        from .weights import decode_weight
         model = load(path)
         for op in model.ops:
             if op["op"] in ("conv2d", "linear"):
-                w = decode_weight(model.arrays, op)
+                w = model.weight(op)
                 yield op["name"], w.reshape(w.shape[0], -1), int(op["attrs"]["weight_bits"])
         return
     if suffix not in (".npy", ".npz"):

@@ -18,13 +18,14 @@ class Board:
     sram: int             # bytes of data memory
     overhead_flash: int   # estimated flash for core, runtime kernels and serial runner
     overhead_sram: int    # estimated SRAM for core, serial buffers and stack
+    arm_dsp: bool = False  # runs the Cortex-M DSP kernels, whose scratch joins the arena
 
 
 BOARDS = {b.key: b for b in (
     Board("uno", "Arduino Uno (ATmega328P)", 32256, 2048, 10500, 370),
     Board("nano", "Arduino Nano (ATmega328P)", 30720, 2048, 10500, 370),
     Board("mega", "Arduino Mega 2560 (ATmega2560)", 253952, 8192, 10500, 400),
-    Board("m4", "Cortex-M4 (QEMU mps2-an386)", 4 << 20, 4 << 20, 12000, 2048),
+    Board("m4", "Cortex-M4 (QEMU mps2-an386)", 4 << 20, 4 << 20, 12000, 2048, arm_dsp=True),
     Board("rv32", "RISC-V RV32IMC (QEMU virt)", 4 << 20, 4 << 20, 12000, 2048),
     Board("esp32", "ESP32 (default app partition)", 1310720, 327680, 250000, 40000),
 )}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from ..core.intmodel import IntModel
-from ..core.planner import check_arena, plan
+from ..core.planner import arm_dsp_scratch_bytes, check_arena, plan
 from .boards import Board
 
 
@@ -23,14 +23,18 @@ def budget(model: IntModel) -> dict:
                      "sram": model.tensor_bytes(st.output),
                      "offset": p.offset(st.output),
                      "macs": sum(model.macs(o) for o in ops)})
-    return {"rows": rows, "arena_bytes": p.arena_bytes, "model_bytes": model.model_bytes,
+    return {"rows": rows, "arena_bytes": p.arena_bytes, "arm_dsp_scratch_bytes": arm_dsp_scratch_bytes(model, p),
+            "model_bytes": model.model_bytes,
             "macs": model.total_macs, "input_offset": p.offset(model.input_name)}
 
 
 def check_fits(model, board: Board) -> None:
     """Raise :class:`dmc.core.planner.ArenaTooLargeError` when the planned arena exceeds the SRAM
-    ``board`` leaves for activations (its SRAM less the runtime's estimated overhead)."""
-    check_arena(model, plan(model), board.sram - board.overhead_sram, f"{board.name}")
+    ``board`` leaves for activations (its SRAM less the runtime's estimated overhead, and less the
+    DSP kernels' scratch after the arena on boards that run them)."""
+    p = plan(model)
+    scratch = arm_dsp_scratch_bytes(model, p) if board.arm_dsp else 0
+    check_arena(model, p, board.sram - board.overhead_sram - scratch, f"{board.name}")
 
 
 def budget_text(model: IntModel, board: Board | None = None) -> tuple[str, bool]:
@@ -51,6 +55,9 @@ def budget_text(model: IntModel, board: Board | None = None) -> tuple[str, bool]
     if board is not None:
         need_flash = b["model_bytes"] + board.overhead_flash
         need_sram = b["arena_bytes"] + board.overhead_sram
+        if board.arm_dsp and b["arm_dsp_scratch_bytes"]:
+            need_sram += b["arm_dsp_scratch_bytes"]
+            out.write(f"{board.name}: the DSP kernels' scratch adds {b['arm_dsp_scratch_bytes']} B to the arena\n")
         out.write(f"{board.name}: flash {need_flash} of {board.flash} B, SRAM {need_sram} of {board.sram} B "
                   f"(estimated runtime overhead: {board.overhead_flash} B flash, {board.overhead_sram} B SRAM)\n")
         problems = []

@@ -4,10 +4,10 @@ cycles per MAC and share of the whole inference for every step of the deployed p
 The serial-runner firmware is built with ``-DDMC_PROFILE``: the generated ``predict()`` then
 writes a marker after each step (``DMC_PROFILE_STEP`` in src/dmc/platform.h). On the simulated
 Uno the marker is a write to GPIOR0, which the simavr harness stamps with the exact cycle, so
-every figure is exact and repeatable. The QEMU Cortex-M4 has no such counter yet: its profile
-holds the whole-inference figure the runner reports and no per-step split; a port that defines
-``DMC_PROFILE_HOOK(k)`` (e.g. reading QEMU's instruction counter) and reports the stamps the way
-simavr does fills the steps in (see ``_step_counts``).
+every figure is exact and repeatable. On the QEMU Cortex-M4 (run with -icount) the board port
+records QEMU's instruction counter at each marker and prints the stamps to stderr after the
+inference (extras/platformio/shim/port_mps2.cpp): exact instruction counts per step. Targets
+without a counter (RV32, the host) report the whole-inference figure and no per-step split.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from .firmware import SIMS, build_sim_firmware
 
 PROFILE_FLAGS = "-DDMC_PROFILE"
 START, END, STEP_BIT = 1, 2, 0x80          # stamp values written by serial_runner.h / platform.h
-UNIT = {"uno": "cycles", "m4": "host-clock cycles", "host": "host-clock cycles"}
+UNIT = {"uno": "cycles", "m4": "instructions", "rv32": "instructions", "host": "host-clock cycles"}
 
 
 class ProfileError(DMCError):
@@ -62,7 +62,7 @@ def profile(model_path, sim: str = "uno", codes=None, workdir=None) -> dict:
     default :func:`default_input`), check its output against the interpreter and return
     {"model", "sim", "unit", "exact", "total", "macs", "rows": [{"layer", "kernel", "macs",
     "cycles", "cycles_per_mac", "share"}]}. Per-step figures are None where the target has no
-    counter (today the QEMU M4 and the host)."""
+    counter (today RV32 and the host)."""
     if sim not in SIMS:
         raise ProfileError(f"unknown simulator '{sim}'; choose one of {sorted(SIMS)}")
     model = load(model_path)
@@ -77,7 +77,7 @@ def profile(model_path, sim: str = "uno", codes=None, workdir=None) -> dict:
         finally:
             session.close()
     deadline = time.monotonic() + 5      # the stderr reader may lag the reply by a moment
-    while sim == "uno" and not any(v == END for v, _ in transport.stamps) and time.monotonic() < deadline:
+    while sim in ("uno", "m4") and not any(v == END for v, _ in transport.stamps) and time.monotonic() < deadline:
         time.sleep(0.05)
     expected = model.predict(codes)
     if not np.array_equal(got, expected):
@@ -105,7 +105,7 @@ def profile_table(result: dict) -> str:
                      f"{cell(r['cycles_per_mac'])} | {cell(r['share'], '{:.1%}')} |")
     lines.append(f"| total | | {result['macs']} | {result['total']} | {cell(result['cycles_per_mac'])} | 100% |")
     note = "" if result["exact"] else (f"\n(no per-step counter on the {result['sim']} target: the total is the "
-                                       "runner's host-clock figure)")
+                                       "runner's whole-inference figure)")
     return "\n".join(lines) + note + "\n"
 
 

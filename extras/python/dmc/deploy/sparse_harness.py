@@ -1,6 +1,6 @@
 """Kernel test harness for sparse weights: any integer matrix -> a generated C++ program that
-decodes its nibble-step CSR stream and multiplies it on the host, the simulated Uno (simavr) or
-the QEMU Cortex-M4, with results and exact AVR cycle stamps read back for comparison with numpy.
+decodes its sparse stream (nibble-step CSR; offset CSR for conv filters) and multiplies it on the
+host, the simulated Uno (simavr) or the QEMU Cortex-M4, with results and exact AVR cycle stamps read back for comparison with numpy.
 
 The programs are bare: no Arduino core, no model, only the runtime headers, the encoded matrix
 and inputs in flash, and a few lines per target to write bytes out (stdout, UART0) and stop.
@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DMCError
+from ..core.weights import conv_tap_offsets
 from ..sparse import encode
+from ..sparse.ocsr import encode_ocsr
 from .host_build import HOST_FLAGS, runtime_dir
 
 TARGETS = ("host", "uno", "m4")
@@ -336,7 +338,7 @@ def conv_layer_source(weight, value_bits: int, x, bias, multiplier: int, shift: 
     oc, ic, kh, kw = w.shape
     _, h, wd = np.asarray(x).shape
     oh, ow = (h - kh + 1) // pool, (wd - kw + 1) // pool
-    enc = encode(w.reshape(oc, -1), "mcsr", value_bits=value_bits)
+    enc = encode_ocsr(w.reshape(oc, -1), conv_tap_offsets(w.shape, (1, 1), (ic, h, wd)), value_bits=value_bits)
     geom = f"{ic}, {h}, {wd}, {oc}, {oh}, {ow}, {kh}, {kw}, 1, 1, 1, 1, 0, 0, {pool}, {pool}, 0, 0, 0, 255, 0"
     n_out = oc * oh * ow
     dense_part = dense_call = ""
@@ -351,12 +353,12 @@ static const dmc::Conv2dArgs dense_args DMC_FLASH = {{weight, bias, multiplier, 
 #include <DeepMicroCompression.h>
 {_PORT[target]}
 {c_array("stream", enc.stream)}
-{c_array("row_bytes", enc.row_bytes, "uint16_t")}
+{c_array("row_entries", enc.row_entries, "uint16_t")}
 {c_array("bias", bias, "int32_t")}
 {c_array("multiplier", [multiplier], "int16_t")}
 {c_array("shift", [shift])}
 {c_array("inputs", np.asarray(x, np.uint8))}
-static const dmc::SparseConv2dArgs sparse_args DMC_FLASH = {{stream, row_bytes, bias, multiplier, shift, {geom}}};
+static const dmc::SparseConv2dArgs sparse_args DMC_FLASH = {{stream, row_entries, bias, multiplier, shift, {geom}}};
 {dense_part}
 static uint8_t in[{ic * h * wd}];
 static uint8_t out[{n_out}];

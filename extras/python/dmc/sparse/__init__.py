@@ -1,4 +1,4 @@
-"""Sparse weight formats (dCSR, run-length, CSR, nibble-step CSR) and their byte counts, numpy only.
+"""Sparse weight formats (dCSR, run-length, CSR, nibble-step CSR, offset CSR) and their byte counts, numpy only.
 
 >>> import numpy as np
 >>> m = np.array([[0, 3, 0, 0], [0, 0, 0, -2]], np.int8)
@@ -16,6 +16,7 @@ from .dcsr import DCSR
 from .formats import FORMATS, encode
 from .mcsr import MCSR
 from .metrics import metrics
+from .ocsr import OCSR
 from .rle import RLE
 
-__all__ = ["encode", "metrics", "FORMATS", "SparseMatrix", "CSR", "RLE", "DCSR", "MCSR"]
+__all__ = ["encode", "metrics", "FORMATS", "SparseMatrix", "CSR", "RLE", "DCSR", "MCSR", "OCSR"]

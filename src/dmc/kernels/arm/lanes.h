@@ -10,10 +10,6 @@
  *   kNibble:   (e0, e4) (e1, e5) (e2, e6) (e3, e7)   4-bit data: the word shifted by 0, 4, 8, 12
  *                                                     and masked with 0x000F000F; 8-bit data
  *                                                     is first regrouped with PKHBT / PKHTB
- *   kPlain:    (e0, e1) (e2, e3) (e4, e5) (e6, e7)   signed weights only, against activations
- *                                                     already unpacked to 16 bits (conv2d's
- *                                                     column): the lanes above, re-paired with
- *                                                     PKHBT / PKHTB
  *
  * Signed 4-bit weights are loaded offset by +8 (each nibble XOR 8, so the lanes hold w + 8 in
  * [0, 15] without a sign extension); the caller subtracts 8 * sum(activations) once. All sums
@@ -35,7 +31,7 @@ DMC_OPTIMIZE_BEGIN
 namespace dmc {
 namespace arm {
 
-enum LaneOrder { kNatural = 0, kNibble = 1, kPlain = 2 };
+enum LaneOrder { kNatural = 0, kNibble = 1 };
 
 typedef uint32_t __attribute__((may_alias)) word_alias_t;  // lane words inside uint16_t buffers
 
@@ -57,18 +53,6 @@ DMC_INLINE uint32_t sxtb16_ror8(uint32_t x) {
 DMC_INLINE uint32_t uxtb16_ror8(uint32_t x) {
   uint32_t r;
   __asm__("uxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-  return r;
-}
-
-/* (lo.low, hi.low) and (lo.high, hi.high) halfwords: PKHBT / PKHTB. */
-DMC_INLINE uint32_t pack_low(uint32_t lo, uint32_t hi) {
-  uint32_t r;
-  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-  return r;
-}
-DMC_INLINE uint32_t pack_high(uint32_t lo, uint32_t hi) {
-  uint32_t r;
-  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
   return r;
 }
 
@@ -101,12 +85,6 @@ struct GroupLoader<8, SIGNED, ORDER> {
       q[1] = ext8(lo);
       q[2] = ext(hi);
       q[3] = ext8(hi);
-    } else if (ORDER == kPlain) {
-      const uint32_t l02 = ext(lo), l13 = ext8(lo), h46 = ext(hi), h57 = ext8(hi);
-      q[0] = pack_low(l02, l13);
-      q[1] = pack_high(l02, l13);
-      q[2] = pack_low(h46, h57);
-      q[3] = pack_high(h46, h57);
     } else {
       const uint32_t x04 = (lo & 0xFFFFu) | (hi << 16);          // PKHBT: bytes e0 e1 e4 e5
       const uint32_t x26 = (hi & 0xFFFF0000u) | (lo >> 16);      // PKHTB: bytes e2 e3 e6 e7
@@ -127,16 +105,6 @@ struct GroupLoader<4, SIGNED, ORDER> {
     uint32_t x = load_word(p);
     if (odd) x = (x >> 4) | ((uint32_t)p[4] << 28);  // the group starts mid-byte
     if (SIGNED) x ^= 0x88888888u;                    // w + 8, see above
-    if (ORDER == kPlain) {
-      const uint32_t m = in_register(0x0F0F0F0Fu);
-      const uint32_t even = x & m, odd = (x >> 4) & m;   // bytes e0 e2 e4 e6 and e1 e3 e5 e7
-      const uint32_t e04 = uxtb16(even), o15 = uxtb16(odd), e26 = uxtb16_ror8(even), o37 = uxtb16_ror8(odd);
-      q[0] = pack_low(e04, o15);
-      q[1] = pack_low(e26, o37);
-      q[2] = pack_high(e04, o15);
-      q[3] = pack_high(e26, o37);
-      return;
-    }
     const uint32_t m = in_register(0x000F000Fu);
     q[0] = x & m;
     q[1] = (x >> 4) & m;
@@ -147,27 +115,6 @@ struct GroupLoader<4, SIGNED, ORDER> {
   static const uint8_t kGroupBytes = 4;
 };
 
-/* Element index -> (byte address, odd) -> groups: the lanes of `groups` consecutive groups of
- * a stream, the odd/even case decided once. F is called as f(g, q) for g = 0 .. groups-1. */
-template <uint8_t BITS, bool SIGNED, LaneOrder ORDER, class F>
-DMC_INLINE void for_each_group(const uint8_t *base, uint32_t index, uint16_t groups, F &f) {
-  typedef GroupLoader<BITS, SIGNED, ORDER> L;
-  const uint8_t *p = L::address(base, index);
-  if (BITS == 4 && (index & 1)) {
-    for (uint16_t g = 0; g < groups; ++g, p += L::kGroupBytes) {
-      uint32_t q[4];
-      L::load(p, true, q);
-      f(g, q);
-    }
-  } else {
-    for (uint16_t g = 0; g < groups; ++g, p += L::kGroupBytes) {
-      uint32_t q[4];
-      L::load(p, false, q);
-      f(g, q);
-    }
-  }
-}
-
 /* acc + the dot product of two groups loaded in the same order. */
 DMC_INLINE int32_t dot_group(const uint32_t a[4], const uint32_t w[4], int32_t acc) {
   acc = __smlad(a[0], w[0], acc);
@@ -176,13 +123,10 @@ DMC_INLINE int32_t dot_group(const uint32_t a[4], const uint32_t w[4], int32_t a
   return __smlad(a[3], w[3], acc);
 }
 
-/* The weight and activation widths with a lane loader (2-bit data takes the portable
- * kernels), as a type to choose an overload with, so that no loader is instantiated for
- * widths it does not have. */
+/* A compile-time condition as a type, to choose an overload with, so that no loader is
+ * instantiated for widths it does not have. */
 template <bool B>
 struct Enabled {};
-template <uint8_t WB, uint8_t IB>
-struct HasLanes : Enabled<(WB == 8 || WB == 4) && (IB == 8 || IB == 4)> {};
 
 }  // namespace arm
 }  // namespace dmc

@@ -1,4 +1,4 @@
-/* AVR inner loop of sparse_dot (kernels/sparse_dot.h) for 8-bit activations and 8- or 4-bit
+/* AVR inner loop of sparse_dot (kernels/sparse_dot.h) for 8-bit activations and 8-, 4- or 2-bit
  * weights, in inline assembly; other widths take the portable loop.
  *
  * The row is one flash stream walked by Z with post-increment (`lpm r, Z+`). Per code byte:
@@ -11,7 +11,8 @@
  * count would take a register pair).
  * 4-bit weights are multiplied as w * 16 (the field moved to the high nibble of a register is
  * its sign-correct int8 value times 16): |x * w * 16| <= 255 * 128 fits the 16-bit product, and
- * the sum is shifted back by 4 exactly, every term being a multiple of 16. */
+ * the sum is shifted back by 4 exactly, every term being a multiple of 16. 2-bit weights alike,
+ * as w * 64 (the field moved to the top two bits), shifted back by 6. */
 #ifndef DMC_KERNELS_AVR_SPARSE_DOT_H
 #define DMC_KERNELS_AVR_SPARSE_DOT_H
 
@@ -44,11 +45,18 @@ struct SparseDotAvr<8, 8> {
   // not inlined: the loop needs most registers, a caller's loop would leave too few
   static __attribute__((noinline)) int32_t run(const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
     if (!nbytes) return 0;
-    const uint8_t *x = in;
-    const uint8_t *z = stream;
     const uint16_t n0 = nbytes;
-    uint32_t acc = 0;
-    uint8_t b, c, xv, wv;
+    // registers pinned: the compiler's own choice saved 16 of them and made a frame on every call
+    register uint32_t acc asm("r18") = 0;
+    register const uint8_t *x asm("r26") = in;
+    register const uint8_t *z asm("r30") = stream;
+    register uint16_t n asm("r24") = nbytes;
+    register uint8_t b asm("r22");
+    register uint8_t c asm("r23");
+    register uint8_t xv asm("r16");
+    register uint8_t wv asm("r17");
+    register uint8_t zero asm("r14") = 0;
+    register uint8_t k80 asm("r15") = 0x80;
     asm volatile(
         "1:\n\t"
         "lpm %[b], Z+\n\t"
@@ -65,13 +73,15 @@ struct SparseDotAvr<8, 8> {
         "sbci %B[n], 0\n\t"
         "brne 1b\n\t"
         "clr r1\n\t"
-        : [acc] "+r"(acc), [x] "+e"(x), [z] "+z"(z), [n] "+d"(nbytes), [b] "=&d"(b), [c] "=&d"(c), [xv] "=&a"(xv),
+        : [acc] "+r"(acc), [x] "+e"(x), [z] "+z"(z), [n] "+d"(n), [b] "=&d"(b), [c] "=&d"(c), [xv] "=&a"(xv),
           [wv] "=&a"(wv)
-        : [zero] "r"((uint8_t)0), [k80] "r"((uint8_t)0x80)
+        : [zero] "r"(zero), [k80] "r"(k80)
         : "r0", "memory");
     const uint16_t products = (uint16_t)((uint16_t)(z - stream) - n0);
     stream = z;
-    return (int32_t)(acc - ((uint32_t)products << 15));
+    // products * 0x8000 without a 15-step shift loop
+    const uint32_t correction = ((uint32_t)(uint16_t)(products >> 1) << 16) | ((products & 1u) ? 0x8000u : 0u);
+    return (int32_t)(acc - correction);
   }
 };
 
@@ -135,8 +145,72 @@ struct SparseDotAvr<4, 8> {
   }
 };
 
+// one code of a 2-bit-weight row: %[c] holds it; %[vb] holds the value fields (next in the low two bits)
+#define DMC_AVR_SPARSE_CODE_W2(skip)  \
+  "add %A[x], %[c]\n\t"               \
+  "adc %B[x], %[zero]\n\t"            \
+  "cpi %[c], 15\n\t"                  \
+  "breq " skip "\n\t"                 \
+  "ld %[xv], %a[x]+\n\t"              \
+  "mov %[wv], %[vb]\n\t"              \
+  "swap %[wv]\n\t"                    \
+  "lsl %[wv]\n\t"                     \
+  "lsl %[wv]\n\t"                     \
+  "andi %[wv], 0xC0\n\t"              \
+  "lsr %[vb]\n\t"                     \
+  "lsr %[vb]\n\t"                     \
+  "mulsu %[wv], %[xv]\n\t"            \
+  "mov %[c], r1\n\t"                  \
+  "lsl %[c]\n\t"                      \
+  "sbc %[c], %[c]\n\t"                \
+  "add %A[acc], r0\n\t"               \
+  "adc %B[acc], r1\n\t"               \
+  "adc %C[acc], %[c]\n\t"             \
+  "adc %D[acc], %[c]\n\t"
+
+template <>
+struct SparseDotAvr<2, 8> {
+  static __attribute__((noinline)) int32_t run(const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
+    if (!nbytes) return 0;
+    const uint8_t *x = in;
+    const uint8_t *z = stream;
+    int32_t acc = 0;
+    uint8_t b, c, vb, xv, wv;
+    asm volatile(
+        "1:\n\t"
+        "lpm %[b], Z+\n\t"
+        "cpi %[b], 0xFF\n\t"
+        "breq 3f\n\t"  // two escapes: no value byte, nothing to multiply
+        "lpm %[vb], Z+\n\t"
+        "mov %[c], %[b]\n\t"
+        "andi %[c], 0x0F\n\t"
+        DMC_AVR_SPARSE_CODE_W2("2f")
+        "2:\n\t"
+        "mov %[c], %[b]\n\t"
+        "swap %[c]\n\t"
+        "andi %[c], 0x0F\n\t"
+        DMC_AVR_SPARSE_CODE_W2("4f")
+        "rjmp 4f\n\t"
+        "3:\n\t"
+        "subi %A[x], lo8(-30)\n\t"
+        "sbci %B[x], hi8(-30)\n\t"
+        "4:\n\t"
+        "subi %A[n], 1\n\t"
+        "sbci %B[n], 0\n\t"
+        "brne 1b\n\t"
+        "clr r1\n\t"
+        : [acc] "+r"(acc), [x] "+e"(x), [z] "+z"(z), [n] "+d"(nbytes), [b] "=&d"(b), [c] "=&d"(c),
+          [vb] "=&r"(vb), [xv] "=&a"(xv), [wv] "=&a"(wv)
+        : [zero] "r"((uint8_t)0)
+        : "r0", "memory");
+    stream = z;
+    return acc >> 6;
+  }
+};
+
 #undef DMC_AVR_SPARSE_CODE_W8
 #undef DMC_AVR_SPARSE_CODE_W4
+#undef DMC_AVR_SPARSE_CODE_W2
 
 template <uint8_t WB, uint8_t IB>
 DMC_INLINE int32_t sparse_dot(const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {

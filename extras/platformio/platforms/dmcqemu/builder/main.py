@@ -24,7 +24,7 @@ env.Append(
     ASFLAGS=cpu,
     CCFLAGS=["-Os", "-Wall", "-ffunction-sections", "-fdata-sections"] + cpu,
     CXXFLAGS=["-std=gnu++11", "-fno-exceptions", "-fno-rtti", "-fno-threadsafe-statics"],
-    CPPDEFINES=[("F_CPU", board.get("build.f_cpu")), "DMC_INSTRUCTION_COUNTER",
+    CPPDEFINES=[("F_CPU", board.get("build.f_cpu")), "DMC_INSTRUCTION_COUNTER", "DMC_PORT_STAMPS",
                 ("DMC_QEMU_ICOUNT_SHIFT", board.get("build.qemu_icount_shift"))],
     LINKFLAGS=cpu + ["-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles"],
 )
@@ -36,7 +36,8 @@ def write_launcher(target, source, env):
     with open(launcher, "w") as f:
         f.write('#!/bin/sh\necho "DMC_COUNTER instructions" >&2\n'
                 'exec qemu-system-arm -M %s -nographic -monitor none -icount shift=%d,sleep=off '
-                '-chardev stdio,id=uart,mux=off,signal=off -serial chardev:uart "$@" -kernel "%s"\n'
+                '-chardev stdio,id=uart,mux=off,signal=off -serial chardev:uart '
+                '-chardev file,id=stamps,path=/dev/stderr,append=on -serial chardev:stamps "$@" -kernel "%s"\n'
                 % (board.get("build.qemu_machine"), board.get("build.qemu_icount_shift"),
                    env.subst("$BUILD_DIR/firmware.elf")))
     os.chmod(launcher, os.stat(launcher).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

@@ -1,0 +1,207 @@
+/* AVR inner loop of sparse_conv2d (kernels/sparse_conv2d.h) for a window inside the input with
+ * 8-bit activations and 8-, 4- or 2-bit weights, in inline assembly; other widths take the
+ * portable loop.
+ *
+ * The filter's row is one flash stream walked by Z with post-increment; X points at the input.
+ * Per entry: `lpm` its step, a two-byte add to X, `ld`, `mulsu` with the weight and a 4-byte add
+ * of the product made unsigned by flipping its sign bit (p + 0x8000 is always in 0..65535, so
+ * no sign extension in the loop); afterwards 0x8000 per entry is subtracted. About 21 cycles.
+ * Narrow weights come one value byte per group: a field moved to the top of a register is its
+ * int8 value times 2^(8 - WB), so |x * w * 2^(8 - WB)| <= 255 * 128 still fits the 16-bit
+ * product and the sum is shifted back exactly (every term is a multiple of 2^(8 - WB)). */
+#ifndef DMC_KERNELS_AVR_SPARSE_CONV2D_H
+#define DMC_KERNELS_AVR_SPARSE_CONV2D_H
+
+namespace dmc {
+
+// one entry: the step from Z moves X, the weight (times 2^(8 - WB)) is in %[wv]
+#define DMC_AVR_TAPS_MAC        \
+  "lpm %[xv], Z+\n\t"           \
+  "add %A[x], %[xv]\n\t"        \
+  "adc %B[x], %[zero]\n\t"      \
+  "ld %[xv], %a[x]\n\t"         \
+  "mulsu %[wv], %[xv]\n\t"      \
+  "eor r1, %[k80]\n\t"          \
+  "add %A[acc], r0\n\t"         \
+  "adc %B[acc], r1\n\t"         \
+  "adc %C[acc], %[zero]\n\t"    \
+  "adc %D[acc], %[zero]\n\t"
+
+// the end of an entry: the row's last one leaves the loop
+#define DMC_AVR_TAPS_NEXT \
+  "subi %A[n], 1\n\t"     \
+  "sbci %B[n], 0\n\t"     \
+  "breq 9f\n\t"
+
+/* 8-bit weights: acc + the sum over the row of (product + 0x8000), modulo 2^32. Narrower: the
+ * same with products times 2^(8 - WB), then shifted back by 8 - WB (acc starts at minus the
+ * 0x8000 terms, so the sum is an exact multiple). */
+template <uint8_t WB>
+uint32_t sparse_taps_avr(const uint8_t *x, const uint8_t *p, uint16_t n, uint32_t acc);
+
+// The loop's registers, pinned: all but the two constants are call-clobbered, so a call saves
+// only those (the compiler's own choice took callee-saved ones and a stack frame).
+#define DMC_AVR_TAPS_REGISTERS                      \
+  register uint32_t sum asm("r18") = acc;           \
+  register const uint8_t *px asm("r26") = x;        \
+  register const uint8_t *pz asm("r30") = p;        \
+  register uint16_t pn asm("r24") = n;              \
+  register uint8_t xv asm("r22");                   \
+  register uint8_t wv asm("r23");                   \
+  register uint8_t zero asm("r14") = 0;             \
+  register uint8_t k80 asm("r15") = 0x80;
+
+// not inlined: the loop needs most registers, the window loop around it would leave too few
+template <>
+inline __attribute__((noinline)) uint32_t sparse_taps_avr<8>(const uint8_t *x, const uint8_t *p, uint16_t n,
+                                                                 uint32_t acc) {
+  DMC_AVR_TAPS_REGISTERS
+  asm volatile(
+      "1:\n\t"
+      "lpm %[wv], Z+\n\t"
+      DMC_AVR_TAPS_MAC
+      "subi %A[n], 1\n\t"
+      "sbci %B[n], 0\n\t"
+      "brne 1b\n\t"
+      "clr r1\n\t"
+      : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [xv] "=&a"(xv), [wv] "=&a"(wv)
+      : [zero] "r"(zero), [k80] "r"(k80)
+      : "r0", "memory");
+  return sum;
+}
+
+template <>
+inline __attribute__((noinline)) uint32_t sparse_taps_avr<4>(const uint8_t *x, const uint8_t *p, uint16_t n,
+                                                                 uint32_t acc) {
+  DMC_AVR_TAPS_REGISTERS
+  register uint8_t vb asm("r13");
+  asm volatile(
+      "1:\n\t"
+      "lpm %[vb], Z+\n\t"
+      "mov %[wv], %[vb]\n\t"  // field 0 to the high nibble
+      "swap %[wv]\n\t"
+      "andi %[wv], 0xF0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "mov %[wv], %[vb]\n\t"  // field 1 is there already
+      "andi %[wv], 0xF0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "rjmp 1b\n\t"
+      "9:\n\t"
+      "clr r1\n\t"
+      // the sum is a multiple of 16: shifted back exactly
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [vb] "=&r"(vb), [xv] "=&a"(xv),
+        [wv] "=&a"(wv)
+      : [zero] "r"(zero), [k80] "r"(k80)
+      : "r0", "memory");
+  return sum;
+}
+
+template <>
+inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, const uint8_t *p, uint16_t n,
+                                                                 uint32_t acc) {
+  DMC_AVR_TAPS_REGISTERS
+  register uint8_t vb asm("r13");
+  asm volatile(
+      "1:\n\t"
+      "lpm %[vb], Z+\n\t"
+      "mov %[wv], %[vb]\n\t"  // field 0 (bits 0-1) to bits 6-7
+      "swap %[wv]\n\t"
+      "lsl %[wv]\n\t"
+      "lsl %[wv]\n\t"
+      "andi %[wv], 0xC0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "mov %[wv], %[vb]\n\t"  // field 1 (bits 2-3)
+      "swap %[wv]\n\t"
+      "andi %[wv], 0xC0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "mov %[wv], %[vb]\n\t"  // field 2 (bits 4-5)
+      "lsl %[wv]\n\t"
+      "lsl %[wv]\n\t"
+      "andi %[wv], 0xC0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "mov %[wv], %[vb]\n\t"  // field 3 (bits 6-7)
+      "andi %[wv], 0xC0\n\t"
+      DMC_AVR_TAPS_MAC
+      DMC_AVR_TAPS_NEXT
+      "rjmp 1b\n\t"
+      "9:\n\t"
+      "clr r1\n\t"
+      // the sum is a multiple of 64: shifted back exactly
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      "asr %D[acc]\n\t"
+      "ror %C[acc]\n\t"
+      "ror %B[acc]\n\t"
+      "ror %A[acc]\n\t"
+      : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [vb] "=&r"(vb), [xv] "=&a"(xv),
+        [wv] "=&a"(wv)
+      : [zero] "r"(zero), [k80] "r"(k80)
+      : "r0", "memory");
+  return sum;
+}
+
+/* 8-bit activations: the loop starts from bias - 0x8000 per entry (8-bit weights: the sum is
+ * then the result) or from minus that correction (narrower: the loop returns the exact sum). */
+template <uint8_t WB>
+struct SparseTapsRow<WB, 8> {
+  const uint8_t *p;
+  uint16_t n;
+  int32_t bias;
+  uint32_t init;
+  DMC_INLINE SparseTapsRow(const uint8_t *p_, uint16_t n_, int32_t bias_) : p(p_), n(n_), bias(bias_) {
+    const uint32_t correction = ((uint32_t)(uint16_t)(n >> 1) << 16) | ((n & 1u) ? 0x8000u : 0u);  // n * 0x8000
+    init = WB == 8 ? (uint32_t)bias - correction : (uint32_t)0 - correction;
+  }
+  DMC_INLINE int32_t window(const uint8_t *in, index_t origin) const {
+    if (!n) return bias;
+    const uint32_t sum = sparse_taps_avr<WB>(in + origin, p, n, init);
+    return WB == 8 ? (int32_t)sum : bias + (int32_t)sum;
+  }
+};
+
+#undef DMC_AVR_TAPS_MAC
+#undef DMC_AVR_TAPS_NEXT
+#undef DMC_AVR_TAPS_REGISTERS
+
+}  // namespace dmc
+
+#endif  // DMC_KERNELS_AVR_SPARSE_CONV2D_H
