@@ -21,8 +21,10 @@
  * Order and layouts (the memory plan of dmc.core.planner relies on both): the outputs are
  * computed one (pooled) output row at a time, every output channel of row py before row py + 1,
  * so the input rows above the current windows are dead once a row is done and an output placed
- * below its input may grow over them. LAYOUT says how input and output are laid out: CHW, or
- * with interleaved rows (kInterleavedIn / kInterleavedOut, "HCW": element (c, y, x) at
+ * below its input may grow over them (the AVR loops keep this order where the plan needs it, a
+ * conv over its input, or where it writes interleaved rows front to back; otherwise they go
+ * channel by channel, which takes less code). LAYOUT says how input and output are laid out:
+ * CHW, or with interleaved rows (kInterleavedIn / kInterleavedOut, "HCW": element (c, y, x) at
  * (y * C + c) * W + x, so that a tensor computed row by row is written front to back).
  */
 #ifndef DMC_KERNELS_CONV2D_H
@@ -153,17 +155,24 @@ DMC_AVR_COLD void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dAr
       row.terms = (uint16_t)(n_c * KW * a.kernel_h);
     }
     const int16_t y_last = (int16_t)(a.in_h - (a.kernel_h - 1) * a.dilation_h);
-    int16_t y0 = (int16_t)-a.pad_top;
-    for (uint16_t py = 0; py < a.out_h; ++py, y0 = (int16_t)(y0 + a.pool_s * a.stride_h)) {
-      const bool row_in = run && y0 >= 0 && y0 + a.stride_h < y_last;
-      for (uint16_t oc = 0; oc < a.out_c; ++oc) {
+    // Row order (every channel of a pooled row before the next row) where the plan needs it (a
+    // conv over its input) or where it writes interleaved rows front to back; else channel by
+    // channel. Either way the output element advances by one, except in row order into CHW.
+    const bool rows = (LAYOUT & (kOverlapping | kInterleavedOut)) != 0;
+    const bool jumps = rows && !(LAYOUT & kInterleavedOut);
+    index_t o = 0;
+    for (uint16_t i = 0; i < (rows ? a.out_h : a.out_c); ++i) {
+      for (uint16_t k = 0; k < (rows ? a.out_c : a.out_h); ++k) {
+        const uint16_t py = rows ? i : k, oc = rows ? k : i;
+        const int16_t y0 = (int16_t)(py * (a.pool_s * a.stride_h) - a.pad_top);
+        const bool row_in = run && y0 >= 0 && y0 + a.stride_h < y_last;
+        const uint32_t filter = (uint32_t)oc * filter_size;
         const int32_t bias = DMC_READ_I32(a.bias + oc);
         const uint16_t q = a.per_channel ? oc : 0;
         const int16_t m = DMC_READ_I16(a.multiplier + q);
         const uint8_t sh = DMC_READ_U8(a.shift + q);
-        const uint32_t filter = (uint32_t)oc * filter_size;
         const uint16_t c0 = DEPTHWISE ? oc : 0;
-        index_t o = (index_t)((index_t)oc * os.chan + (index_t)py * os.row);
+        if (jumps) o = (index_t)((index_t)oc * os.chan + (index_t)py * os.row);
         int16_t x0 = (int16_t)-a.pad_left;
         for (uint16_t px = 0; px < a.out_w; ++px, x0 = (int16_t)(x0 + a.pool_s * a.stride_w)) {
           if (PAIRS && row_in && px == px_lo) {
