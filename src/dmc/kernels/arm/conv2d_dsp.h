@@ -358,11 +358,11 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
   // (the whole input is in the plane now: the outputs may overwrite it in any order)
   const bool interleaved_out = (LAYOUT & kInterleavedOut) != 0;
   const TensorStrides os = tensor_strides(interleaved_out, a.out_c, a.out_h, a.out_w);
-  // 4-bit outputs two codes a byte, written once both are known: every output row starts on an
-  // even element unless interleaved rows of odd width (then code by code)
-  const bool byte_pairs = OB == 4 && !(interleaved_out && (a.out_w & 1));
+  // interleaved rows: rows of a channel os.row apart; 4-bit codes of odd-width rows row by row
+  const index_t row_jump = (index_t)(os.row - a.out_w);
+  const bool odd_rows = OB == 4 && interleaved_out && (a.out_w & 1);
   index_t o = 0;        // the next output element (channel by channel, row by row)
-  uint8_t pending = 0;  // byte_pairs: the code of an even index, until its odd neighbour comes
+  uint8_t pending = 0;  // 4-bit outputs: the code of an even index, until its odd neighbour comes
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
     {  // per filter row (ky, c) and pair j: (w[2j], w[2j+1]), then the shifted (w[2j-1], w[2j])
       uint32_t *f = filters;
@@ -382,8 +382,11 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
     const int32_t bias = DMC_READ_I32(a.bias + oc);
     const int16_t m = DMC_READ_I16(a.multiplier + q);
     const uint8_t sh = DMC_READ_U8(a.shift + q), zp = a.out_zero_point, lo = a.clamp_lo, hi = a.clamp_hi;
+    if (interleaved_out) o = (index_t)oc * os.chan;
     for (uint16_t py = 0; py < a.out_h; ++py) {
-      if (interleaved_out) o = (index_t)((index_t)oc * os.chan + (index_t)py * os.row);
+      if (odd_rows) {  // each row's 4-bit codes on their own: a row may start or end mid-byte
+        if (o & 1) pending = out[o >> 1] & 15;  // the code before it, already written
+      }
       const word_alias_t *origin = reinterpret_cast<const word_alias_t *>(plane + 2u * py * a.in_c * wp);
       for (uint16_t px = 0; px < a.out_w; ++px, ++origin) {
         int32_t r00 = bias, r01 = bias, r10 = bias, r11 = bias;
@@ -392,7 +395,7 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
         if (r10 > best) best = r10;
         if (r11 > best) best = r11;
         const uint8_t code = requantize_code(best, m, sh, zp, lo, hi);
-        if (byte_pairs) {  // two codes per byte, written once both are known
+        if (OB == 4) {  // two codes per byte, written once both are known
           if (o & 1) out[o >> 1] = (uint8_t)(pending | (code << 4));
           pending = code;
           ++o;
@@ -400,9 +403,13 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
           Packed<OB>::set(out, o++, code);
         }
       }
+      if (interleaved_out) {  // the next row of the channel
+        if (odd_rows && (o & 1)) Packed<4>::set(out, o - 1, pending);
+        o = (index_t)(o + row_jump);
+      }
     }
   }
-  if (byte_pairs && (o & 1)) Packed<4>::set(out, o - 1, pending);  // an odd count: the last code alone
+  if (OB == 4 && !interleaved_out && (o & 1)) Packed<4>::set(out, o - 1, pending);  // an odd count: the last code alone
   return true;
 }
 
