@@ -326,3 +326,42 @@ def test_edge_models_bit_exact_on_the_simulated_avr(tmp_path):
         if g == 0:
             print(f"edge_nano (Fashion-MNIST): {groups[0][0].total_macs} MACs, {cycles[0]} cycles per inference")
     print(f"{sum(map(len, groups))} edge models on the simulated AVR, {total} output values identical")
+
+
+def test_study_edge_nano_fits_the_uno_flash_and_runs_bit_exact_there(tmp_path):
+    """The Fashion-MNIST edge_nano of the study as the serial-runner firmware for the simulated
+    Uno (ATmega328P, PlatformIO): it links within the Uno's 32,256 B of flash (one AVR loop per
+    kernel signature), `dmc inspect`'s per-instantiation flash estimate is within 5% of the
+    linked size, and two images come back bit-exact with the interpreter, stack within 2 KB."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    from dmc.deploy.device import DeviceSession, ProcessTransport
+    from dmc.deploy.firmware import build_sim_firmware
+    from dmc.deploy.flash import avr_flash_estimate
+    from dmc.deploy.verify import verify_device
+    if shutil.which("avr-size") is None or shutil.which("simavr") is None or \
+            subprocess.run([sys.executable, "-c", "import platformio"], capture_output=True).returncode != 0:
+        pytest.skip("avr-gcc, simavr or PlatformIO missing (run extras/scripts/setup.sh)")
+    study = Path(__file__).resolve().parents[2] / "experiments" / "edge_nano" / "results" / "edge_nano_uno.dmc"
+    model = dmc.load(study)
+    program = build_sim_firmware(study, "uno", tmp_path / "fw")
+    elf = program.parent / "firmware.elf"
+    sizes = subprocess.run(["avr-size", str(elf)], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(v) for v in sizes.splitlines()[1].split()[:3])
+    flash = text + data
+    estimate = avr_flash_estimate(model)["total"]
+    print(f"edge_nano on the Uno: {flash} B of flash linked (estimate {estimate} B), {data + bss} B static SRAM")
+    assert flash <= 32256
+    assert abs(estimate - flash) <= 0.05 * flash, (estimate, flash)
+    codes = np.random.default_rng(7).integers(0, 256, size=(2,) + model.input_shape)
+    session = DeviceSession(model, ProcessTransport([str(program)]))
+    try:
+        report = verify_device(model, session, codes, progress=False)
+    finally:
+        session.close()
+    print(report.text())
+    assert report.agreement == 1.0 and report.mismatches == []
+    if report.stack and report.stack[1]:
+        assert report.stack[1] - report.stack[0] <= 2048
