@@ -101,9 +101,10 @@ class ActQuantizer(nn.Module):
         lo, hi = reduce_range(x.min().float(), x.max().float())     # identical on every rank
         if self.calibrating and self.keep_samples:
             flat = x.detach().float().reshape(-1)
-            gen = torch.Generator().manual_seed(len(self.samples))   # the same sample on every run
-            idx = torch.randint(len(flat), (min(self.keep_samples, len(flat)),), generator=gen)
-            self.samples.append(flat[idx])
+            if len(flat) > self.keep_samples:
+                gen = torch.Generator().manual_seed(len(self.samples))   # the same sample on every run
+                flat = flat[torch.randint(len(flat), (self.keep_samples,), generator=gen)]
+            self.samples.append(flat)
         if not bool(self.initialized):
             self.range.copy_(torch.stack([lo, hi]))
             self.initialized.fill_(True)
