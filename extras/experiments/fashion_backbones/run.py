@@ -30,7 +30,7 @@ def main():
     p.add_argument("--qat-epochs", type=int, help="quantization-aware training epochs (default: study.HOUR; full: 5)")
     p.add_argument("--train-limit", type=int, help="training images per model (default: study.HOUR; all 55,000 "
                    "for the small models)")
-    p.add_argument("--stream", type=int, default=100, help="test images streamed through each simulator (default 100)")
+    p.add_argument("--stream", type=int, default=50, help="test images streamed through each simulator (default 50)")
     p.add_argument("--no-measure", action="store_true", help="skip the simulated boards")
     p.add_argument("--reuse", action="store_true", help="reuse trained checkpoints found in --out")
     p.add_argument("--smoke", action="store_true", help="a tiny run to check the driver: 1+1 epochs on 2,000 "

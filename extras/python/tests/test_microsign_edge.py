@@ -365,3 +365,35 @@ def test_study_edge_nano_fits_the_uno_flash_and_runs_bit_exact_there(tmp_path):
     assert report.agreement == 1.0 and report.mismatches == []
     if report.stack and report.stack[1]:
         assert report.stack[1] - report.stack[0] <= 2048
+
+
+def test_one_avr_conv_loop_per_kernel_signature():
+    """The generated code compiles each (kernel, bit widths) once: when one layer of a signature
+    needs the portable loop (KW 0), every layer of it takes that loop; otherwise each keeps the
+    width avr_kernel_width gives it. Checked on the study's edge_nano (whose 7x7 4-bit layers
+    need the portable loop) and on the committed LeNet-5 (untouched)."""
+    from pathlib import Path
+    from dmc.deploy.codegen import avr_kernel_width, avr_kernel_widths, generate
+    root = Path(__file__).resolve().parents[3]
+    for path in (root / "extras" / "experiments" / "edge_nano" / "results" / "edge_nano_uno.dmc",
+                 root / "examples" / "MnistLeNet5" / "lenet5_tiny.dmc"):
+        m = dmc.load(path)
+        p = plan(m)
+        chosen = avr_kernel_widths(m, p)
+        alone, by_signature = {}, {}
+        for i, kw in chosen.items():
+            st = p.steps[i]
+            a, t = st.op["attrs"], m.tensors[st.inputs[0]]
+            alone[i] = avr_kernel_width(a["weight_bits"], t["bits"], a["weight_shape"][2:], a["dilation"][1],
+                                        t["shape"][2])
+            by_signature.setdefault((st.kernel, a["weight_bits"], t["bits"], m.tensors[st.output]["bits"]), []).append(i)
+        for sig, steps in by_signature.items():
+            expected = [0] * len(steps) if 0 in [alone[i] for i in steps] else [alone[i] for i in steps]
+            assert [chosen[i] for i in steps] == expected, (path.name, sig)
+        calls = generate(m, "model")["model.cpp"]
+        for i, kw in chosen.items():
+            alias = p.steps[i].op["attrs"]["alias"]
+            assert f", {kw}>(" in next(line for line in calls.splitlines() if f"&a_{alias});" in line), alias
+        print(path.name, {s: sorted({chosen[i] for i in st}) for s, st in by_signature.items()})
+        if path.name.startswith("edge_nano"):
+            assert 0 in chosen.values() and any(chosen.values())   # both kinds of loop occur
