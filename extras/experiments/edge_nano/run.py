@@ -5,8 +5,13 @@
 Steps: build edge_nano for 1x28x28 with a 1500 B SRAM budget (the planner's arena), train it
 in float (Adam, cosine, flips and 1-pixel shifts, best validation epoch kept), reparameterize,
 compress with the deployment recipe (per-channel weights: 4-bit in the 1x1 convs, 8-bit
-elsewhere; 4-bit learned activation ranges; 8-bit input), fine-tune with quantization-aware training, convert, and measure the integer
-model on the full 10k test set. Writes results/edge_nano_uno.dmc, results/edge_nano_uno.json,
+elsewhere; 4-bit activation ranges calibrated to the least squared error, then learned; 8-bit
+input), fine-tune with quantization-aware training, convert, and measure the integer model on
+the full 10k test set.
+
+The committed results: 7 float epochs, then ``--float-weights results/edge_nano_float.pt
+--finetune-epochs 3 --lr 1e-3`` and ``--qat-epochs 2`` (the CPU time this machine had):
+float 85.58%, integer 81.40% on the test set (results/training.log, edge_nano_uno.json). Writes results/edge_nano_uno.dmc, results/edge_nano_uno.json,
 results/fashion_test.npz (the test set as input codes, for `dmc verify`), and the logs.
 Validation: the last 5,000 training images of a seeded permutation; the test set is only read
 at the end.
