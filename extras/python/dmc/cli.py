@@ -348,8 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--recipe", nargs="+", choices=["ultra", "tiny"], default=["ultra", "tiny"],
                    help="seed recipes to run (default: both)")
     d.add_argument("--stream", type=int, default=100, help="test images streamed through the simulated Uno")
-    d.add_argument("--systems-stream", type=int, default=30,
-                   help="test images streamed through the sparse LeNet-5 and the edge_nano (default: 30; 0 skips them)")
+    d.add_argument("--systems-stream", type=int, default=20,
+                   help="test images streamed through the sparse LeNet-5 and the edge_nano (default: 20; 0 skips them)")
     d.add_argument("--no-sim", action="store_true", help="skip the simulated Uno (no PlatformIO build)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_demo)
