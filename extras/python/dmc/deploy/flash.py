@@ -16,8 +16,8 @@ from ..core.planner import plan
 from .codegen import generate
 
 # Arduino core, serial runner, requantization helper and the C runtime: what a serial-runner
-# sketch links besides the model's arrays and kernels (measured: 3.5 KB).
-AVR_BASE_BYTES = 3500
+# sketch links besides the model's arrays and kernels (measured: 2.8 KB).
+AVR_BASE_BYTES = 2800
 # Per step: its argument struct in flash and its call in NAME_predict() (measured: 40-50 B).
 AVR_STEP_BYTES = 45
 
@@ -26,6 +26,10 @@ AVR_STEP_BYTES = 45
 # bits, KW > 3); the rest by whether a 4-bit operand is unpacked. Measured on avr-gcc 5.4.
 _FAST_CONV = {(8, 8, False): 3050, (8, 8, True): 3120, (8, 4, False): 3450, (8, 4, True): 3710,
               (4, 8, False): 3700, (4, 8, True): 4700, (4, 4, False): 4130, (4, 4, True): 6640}
+# The pair loops (PAIRS = true: two windows per weight load, fused 2x2 pool), by (weight bits,
+# input bits); they include their padded-edge and gather helpers (measured on LeNet-5 Tiny, Ultra
+# and the sparse LeNet-5's firmwares).
+_PAIR_CONV = {(8, 8): 5750, (8, 4): 5750, (4, 8): 6350, (4, 4): 8350}
 _WEIGHT_KEYED = ("conv2d", "depthwise_conv2d", "linear")   # their size follows the weight bits alone
 _PLAIN = {  # kernel: (bytes with 8-bit operands only, bytes with a 4-bit operand)
     "conv2d": (1950, 2440), "depthwise_conv2d": (1950, 2440), "grouped_conv2d": (1500, 1880),
@@ -34,20 +38,23 @@ _PLAIN = {  # kernel: (bytes with 8-bit operands only, bytes with a 4-bit operan
     "add": (350, 470), "clamp": (120, 200), "pad": (250, 350), "channel_shift": (600, 800),
     "hard_sigmoid": (400, 520), "hard_swish": (400, 520), "channel_mul": (350, 450),
 }
-_CALL = re.compile(r"dmc::(\w+)<([0-9, ]+)>\(")
+_CALL = re.compile(r"dmc::(\w+)<([0-9a-z, ]+)>\(")
 
 
 def kernel_instantiations(model: IntModel) -> list[tuple[str, tuple[int, ...]]]:
     """The distinct (kernel, template arguments) the generated code of ``model`` calls, in order."""
     seen: dict[tuple, None] = {}
     for name, args in _CALL.findall(generate(model, "model")["model.cpp"]):
-        seen[(name, tuple(int(v) for v in args.split(",")))] = None
+        seen[(name, tuple({"true": 1, "false": 0}.get(v.strip()) if v.strip() in ("true", "false") else int(v)
+                          for v in args.split(",")))] = None
     return list(seen)
 
 
 def instantiation_bytes(kernel: str, args: tuple[int, ...]) -> int:
     """Estimated AVR flash of one kernel instantiation (see the module docstring)."""
-    if kernel in ("conv2d", "depthwise_conv2d") and len(args) == 4 and args[3] > 0:
+    if kernel in ("conv2d", "depthwise_conv2d") and len(args) == 5 and args[3] > 0 and args[4]:
+        return _PAIR_CONV.get(args[:2], max(_PAIR_CONV.values()))
+    if kernel in ("conv2d", "depthwise_conv2d") and len(args) >= 4 and args[3] > 0:
         wb, ib, _, kw = args
         return _FAST_CONV.get((wb, ib, kw > 3), max(_FAST_CONV.values()))
     small, packed = _PLAIN.get(kernel, (max(v[1] for v in _PLAIN.values()),) * 2)
