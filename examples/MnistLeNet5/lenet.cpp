@@ -1068,9 +1068,9 @@ const dmc::LinearArgs a_linear_1 DMC_FLASH = {w_linear_1, b_linear_1, m_linear_1
 }  // namespace
 
 void lenet_predict() {
-  dmc::conv2d<8, 8, 4, 5>(lenet_arena + 0, lenet_arena + 784, &a_conv2d_0);  // conv2d_0: conv2d + fused max pool 2x2/2
+  dmc::conv2d<8, 8, 4, 5, true>(lenet_arena + 0, lenet_arena + 784, &a_conv2d_0);  // conv2d_0: conv2d + fused max pool 2x2/2
   DMC_PROFILE_STEP(0);
-  dmc::conv2d<8, 4, 4, 5>(lenet_arena + 784, lenet_arena + 0, &a_conv2d_1);  // conv2d_1: conv2d + fused max pool 2x2/2
+  dmc::conv2d<8, 4, 4, 5, true>(lenet_arena + 784, lenet_arena + 0, &a_conv2d_1);  // conv2d_1: conv2d + fused max pool 2x2/2
   DMC_PROFILE_STEP(1);
   dmc::linear<4, 4, 4>(lenet_arena + 0, lenet_arena + 175, &a_linear_0);  // linear_0: linear
   DMC_PROFILE_STEP(2);

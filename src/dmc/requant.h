@@ -8,7 +8,8 @@
  *
  * and an output code is clamp(zero_point + requantize(acc, m, s), lo, hi), the clamp done
  * before narrowing. GCC's >> on negative signed values is arithmetic, as required. On AVR the
- * same codes come from a 32x16 product of 8x8 MULs (requantize_to_code_avr), not a 64-bit one. */
+ * same codes come from a 48-bit product of 8x8 MULs in assembly (requantize_to_code_avr), not a
+ * 64-bit one. */
 #ifndef DMC_REQUANT_H
 #define DMC_REQUANT_H
 
@@ -55,52 +56,82 @@ DMC_INLINE uint32_t shl_u32(uint32_t v, uint8_t n) {
 }
 
 #if defined(__AVR__)
-/* acc * m as a 48-bit product: (hi32 << 16) + lo16, eight 8x8 MULs (MULSU for acc's signed top
- * byte, whose sign MULSU leaves in the carry). m must be positive (a contract mantissa). */
-DMC_INLINE void mul_32x16(int32_t acc, int16_t m, int32_t &hi, uint16_t &lo) {
-  uint8_t zero, sx;
-  asm("clr %[z]\n\t"
-      "mul %A[a], %A[m]\n\t" "movw %A[lo], r0\n\t"
-      "mul %B[a], %B[m]\n\t" "movw %A[hi], r0\n\t"
-      "mulsu %D[a], %B[m]\n\t" "movw %C[hi], r0\n\t"
-      "mul %A[a], %B[m]\n\t" "add %B[lo], r0\n\t" "adc %A[hi], r1\n\t" "adc %B[hi], %[z]\n\t"
-      "adc %C[hi], %[z]\n\t" "adc %D[hi], %[z]\n\t"
-      "mul %B[a], %A[m]\n\t" "add %B[lo], r0\n\t" "adc %A[hi], r1\n\t" "adc %B[hi], %[z]\n\t"
-      "adc %C[hi], %[z]\n\t" "adc %D[hi], %[z]\n\t"
-      "mul %C[a], %A[m]\n\t" "add %A[hi], r0\n\t" "adc %B[hi], r1\n\t" "adc %C[hi], %[z]\n\t"
-      "adc %D[hi], %[z]\n\t"
-      "mul %C[a], %B[m]\n\t" "add %B[hi], r0\n\t" "adc %C[hi], r1\n\t" "adc %D[hi], %[z]\n\t"
-      "mulsu %D[a], %A[m]\n\t" "sbc %[sx], %[sx]\n\t" "add %B[hi], r0\n\t" "adc %C[hi], r1\n\t"
-      "adc %D[hi], %[sx]\n\t"
-      "clr __zero_reg__"
-      : [hi] "=&r"(hi), [lo] "=&r"(lo), [z] "=&r"(zero), [sx] "=&r"(sx)
-      : [a] "a"(acc), [m] "a"(m));
-}
-
-/* requantize_to_code without 64-bit arithmetic: with P = acc * m (48 bits) and t = shift - 1,
- * (P + 2^t) >> (t + 1) == ((P >> t) + 1) >> 1 (floors compose), so only P >> t is needed:
- * P's high 32 bits shifted when t >= 16; when t < 16 the bits of both halves, which fit int32
- * unless |hi| >= 2^15, and then the code is clamped to lo or hi whatever the rest. */
-__attribute__((noinline)) inline uint8_t requantize_to_code_avr(int32_t acc, int16_t m, uint8_t shift,
-                                                                uint8_t zero_point, uint8_t lo, uint8_t hi) {
-  int32_t ph;
-  uint16_t pl;
-  mul_32x16(acc, m, ph, pl);
-  const uint8_t t = (uint8_t)(shift - 1);
-  int32_t q;
-  if (t >= 47) {
-    q = ph < 0 ? -1 : 0;  // |acc * m| < 2^46: only the sign is left, and (q + 1) >> 1 == 0
-  } else if (t >= 16) {
-    q = asr_i32(ph, (uint8_t)(t - 16));
-  } else if (ph >= 32768) {
-    return hi;
-  } else if (ph < -32768) {
-    return lo;
-  } else {
-    q = (int32_t)shl_u32((uint32_t)ph, (uint8_t)(16 - t)) + (int32_t)shr_u32(pl, t);
-  }
-  const int32_t v = zero_point + ((q + 1) >> 1);
-  return v < lo ? lo : v > hi ? hi : (uint8_t)v;
+/* requantize_to_code without 64-bit arithmetic, in assembly (a naked function on the avr-gcc
+ * calling convention: acc r22-r25, m r20-r21, shift r18, zero_point r16, lo r14, hi r12, the
+ * code back in r24). With P = acc * m (48 bits: eight 8x8 MULs, MULSU for acc's signed top byte)
+ * and t = shift - 1, (P + 2^t) >> (t + 1) == ((P >> t) + 1) >> 1 (floors compose): P is shifted
+ * right by t (whole bytes, then bits), plus one, halved, plus the zero point; a negative result
+ * is clamped to lo, one above 255 to hi, the rest compared as bytes. Only call-clobbered
+ * registers and Y (saved) are used; m must be positive (a contract mantissa). `const`: a call
+ * touches no memory, so callers keep values across it (without it the sparse conv loop spilled). */
+__attribute__((naked, noinline, const)) inline uint8_t requantize_to_code_avr(int32_t, int16_t, uint8_t, uint8_t,
+                                                                              uint8_t, uint8_t) {
+  asm volatile(
+      "push r28\n\t"
+      "push r29\n\t"
+      // P: r26 (low) r27 r28 r29 r30 r31 (high); r19 = 0
+      "clr r19\n\t"
+      "mul r22, r20\n\t" "movw r26, r0\n\t"     // a0 * m0 at byte 0
+      "mul r23, r21\n\t" "movw r28, r0\n\t"     // a1 * m1 at byte 2
+      "clr r30\n\t" "clr r31\n\t"
+      "mul r22, r21\n\t"                        // a0 * m1 at byte 1
+      "add r27, r0\n\t" "adc r28, r1\n\t" "adc r29, r19\n\t" "adc r30, r19\n\t" "adc r31, r19\n\t"
+      "mul r23, r20\n\t"                        // a1 * m0 at byte 1
+      "add r27, r0\n\t" "adc r28, r1\n\t" "adc r29, r19\n\t" "adc r30, r19\n\t" "adc r31, r19\n\t"
+      "mov r22, r25\n\t"                        // a3 where MULSU reaches it (r16-r23)
+      "mul r24, r20\n\t"                        // a2 * m0 at byte 2
+      "add r28, r0\n\t" "adc r29, r1\n\t" "adc r30, r19\n\t" "adc r31, r19\n\t"
+      "mul r24, r21\n\t"                        // a2 * m1 at byte 3
+      "add r29, r0\n\t" "adc r30, r1\n\t" "adc r31, r19\n\t"
+      "mulsu r22, r21\n\t"                      // a3 * m1 at byte 4, signed: the top (mod 2^48)
+      "add r30, r0\n\t" "adc r31, r1\n\t"
+      "mulsu r22, r20\n\t"                      // a3 * m0 at byte 3, signed: its sign byte from C
+      "sbc r23, r23\n\t"
+      "add r29, r0\n\t" "adc r30, r1\n\t" "adc r31, r23\n\t"
+      "clr r1\n\t"
+      // P >>= t: whole bytes (the top refilled with the sign), then bits
+      "subi r18, 1\n\t"
+      "1:\n\t"
+      "cpi r18, 8\n\t"
+      "brlo 2f\n\t"
+      "mov r26, r27\n\t" "mov r27, r28\n\t" "mov r28, r29\n\t" "mov r29, r30\n\t" "mov r30, r31\n\t"
+      "lsl r31\n\t" "sbc r31, r31\n\t"
+      "subi r18, 8\n\t"
+      "rjmp 1b\n\t"
+      "2:\n\t"
+      "tst r18\n\t"
+      "breq 4f\n\t"
+      "3:\n\t"
+      "asr r31\n\t" "ror r30\n\t" "ror r29\n\t" "ror r28\n\t" "ror r27\n\t" "ror r26\n\t"
+      "dec r18\n\t"
+      "brne 3b\n\t"
+      "4:\n\t"
+      // + 1, >> 1, + zero_point
+      "subi r26, 0xFF\n\t" "sbci r27, 0xFF\n\t" "sbci r28, 0xFF\n\t" "sbci r29, 0xFF\n\t" "sbci r30, 0xFF\n\t"
+      "sbci r31, 0xFF\n\t"
+      "asr r31\n\t" "ror r30\n\t" "ror r29\n\t" "ror r28\n\t" "ror r27\n\t" "ror r26\n\t"
+      "add r26, r16\n\t" "adc r27, r19\n\t" "adc r28, r19\n\t" "adc r29, r19\n\t" "adc r30, r19\n\t"
+      "adc r31, r19\n\t"
+      // clamp: negative -> lo, above 255 -> hi, else the byte between lo and hi
+      "sbrc r31, 7\n\t"
+      "rjmp 6f\n\t"
+      "or r27, r28\n\t" "or r27, r29\n\t" "or r27, r30\n\t" "or r27, r31\n\t"
+      "brne 7f\n\t"
+      "cp r26, r14\n\t"
+      "brlo 6f\n\t"
+      "cp r12, r26\n\t"
+      "brlo 7f\n\t"
+      "mov r24, r26\n\t"
+      "rjmp 9f\n\t"
+      "6:\n\t"
+      "mov r24, r14\n\t"
+      "rjmp 9f\n\t"
+      "7:\n\t"
+      "mov r24, r12\n\t"
+      "9:\n\t"
+      "pop r29\n\t"
+      "pop r28\n\t"
+      "ret\n\t");
 }
 #endif
 

@@ -11,7 +11,7 @@ import dmc
 from avr_sim import UART_TX, available, run_firmware, run_models
 from dmc.core.fixedpoint import requantize
 from dmc.core.planner import plan
-from dmc.deploy.codegen import avr_kernel_width
+from dmc.deploy.codegen import avr_kernel_width, avr_window_pairs
 from dmc.deploy.host_build import runtime_dir
 from model_zoo import random_cnn, random_mlp
 
@@ -73,6 +73,45 @@ def test_random_models_bit_exact_on_avr(tmp_path):
             assert_same(f"m{start + i} ({' '.join(o['op'] for o in m.ops[1:])})", expected, got)
             total += expected.size
     print(f"{len(models)} random models on the simulated AVR, {total} output values identical")
+
+
+# (in_c, out_c, height, width, kernel, padding, pool, weight bits, input bits): the window-pair
+# loops (conv_pooled_pairs) inside and at the edges, with 24-bit flushes between channel chunks
+# (12 x 5 x 5 > 256 products), odd widths, pools of 2 and 4, every weight x input width
+PAIR_CASES = [(1, 3, 12, 12, 5, 2, 2, 8, 8), (1, 2, 10, 10, 5, 2, 2, 4, 4), (3, 4, 9, 11, 3, 1, 2, 4, 8),
+              (12, 2, 8, 8, 5, 0, 2, 4, 8), (12, 3, 8, 10, 5, 2, 2, 8, 4), (2, 3, 11, 9, 3, 0, 4, 4, 8),
+              (2, 2, 9, 8, 1, 0, 2, 4, 4), (4, 2, 10, 12, 3, 1, 4, 8, 8)]
+
+
+def _pair_model(i, case):
+    c, oc, h, w, k, p, pool, wb, ib = case
+    torch.manual_seed(100 + i)
+    net = torch.nn.Sequential(torch.nn.Conv2d(c, oc, k, padding=p), torch.nn.ReLU(), torch.nn.MaxPool2d(pool),
+                              torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    shape = (1, c, h, w)
+    net(torch.zeros(shape))
+    cfg = {"quantize": {"scheme": "static", "bitwidth": wb, "granularity": "per_channel",
+                        "activation_bitwidth": 8, "input_bitwidth": ib}}
+    cal = torch.randn((64,) + shape[1:], generator=torch.Generator().manual_seed(i)) * 1.5
+    return dmc.convert(dmc.compress(net.eval(), cfg, shape, calibration_data=cal))
+
+
+def test_window_pairs_bit_exact_on_avr(tmp_path):
+    """Convs with a fused max pool of even width through the window-pair loops on the simulated
+    AVR against the interpreter (the random suite rarely draws them)."""
+    models = [_pair_model(i, case) for i, case in enumerate(PAIR_CASES)]
+    for m, case in zip(models, PAIR_CASES):
+        st = next(s for s in plan(m).steps if s.kernel == "conv2d")
+        a = st.op["attrs"]
+        kw = avr_kernel_width(a["weight_bits"], m.tensors[st.inputs[0]]["bits"], a["weight_shape"][2:],
+                              a["dilation"][1], m.tensors[st.inputs[0]]["shape"][2])
+        assert st.fused and avr_window_pairs(kw, a["stride"][1], st.fused["attrs"]["kernel"][0]), case
+        assert (a["weight_bits"], m.tensors[st.inputs[0]]["bits"]) == case[7:], case
+    rng = np.random.default_rng(5)
+    codes = [_codes(m, 3, rng) for m in models]
+    outs, _ = run_models(models, codes, tmp_path)
+    for m, c, got, case in zip(models, codes, outs, PAIR_CASES):
+        assert_same(f"pairs {case}", m.predict(c), got)
 
 
 def test_example_models_bit_exact_on_avr(tmp_path):

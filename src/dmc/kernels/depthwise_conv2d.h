@@ -10,9 +10,9 @@ DMC_OPTIMIZE_BEGIN
 
 namespace dmc {
 
-template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0>  // KW: see conv2d
+template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW = 0, bool PAIRS = false>  // KW, PAIRS: see conv2d
 void depthwise_conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
-  conv2d_outputs<WB, IB, OB, true, KW>(in, out, flash_args);
+  conv2d_outputs<WB, IB, OB, true, KW, PAIRS>(in, out, flash_args);
 }
 
 }  // namespace dmc

@@ -74,6 +74,14 @@ def avr_kernel_width(weight_bits: int, in_bits: int, kernel_hw, dilation_w: int,
     return int(kw) if ok and kw <= 255 else 0
 
 
+def avr_window_pairs(kernel_width: int, stride_w: int, pool_k: int) -> bool:
+    """The PAIRS template argument of a conv step: whether the AVR loops take its windows in
+    side-by-side pairs sharing weight and activation loads (src/dmc/kernels/avr/conv2d.h:
+    conv_pooled_pairs), which needs the AVR loops (kernel_width), stride_w 1 and a fused max pool
+    of even width. An AVR build then compiles the pair loops only."""
+    return bool(kernel_width) and stride_w == 1 and pool_k % 2 == 0
+
+
 def _u8(v, what, where):
     v = int(v)
     if not 0 <= v <= 255:
@@ -163,7 +171,8 @@ class _Emitter:
                                   f"{self.buf(ins[0])}, {self.buf(st.output)}, &a_{c}{groups});  // {desc}")
             else:
                 kw_arg = avr_kernel_width(a["weight_bits"], ib, (kh, kw), a["dilation"][1], w)
-                self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}, {kw_arg}>({self.buf(ins[0])}, "
+                pairs = ", true" if avr_window_pairs(kw_arg, a["stride"][1], pk) else ""
+                self.calls.append(f"  dmc::{st.kernel}<{a['weight_bits']}, {ib}, {ob}, {kw_arg}{pairs}>({self.buf(ins[0])}, "
                                   f"{self.buf(st.output)}, &a_{c});  // {desc}")
         elif st.kernel == "linear":
             ptrs, per_ch = self.weights(op)

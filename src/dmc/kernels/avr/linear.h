@@ -46,7 +46,24 @@ DMC_INLINE int32_t dot_row(const uint8_t *in, uint16_t n, WeightCursor &c) {
     total += flush<WB>(acc);
   }
   uint8_t xbyte = 0, xph = 0;
-  for (uint8_t t = (uint8_t)(n % kRun); t; --t) {
+  uint8_t tail = (uint8_t)(n % kRun);
+  // 4-bit activations: the tail's pairs in one loop (a row of 2 keeps the activation phase; the
+  // weight phase alternates between at most two values, which mac_rows' two row copies follow)
+  const uint8_t kTailRow = 2;
+  const uint8_t rows = IB == 4 ? (uint8_t)(tail / kTailRow) : 0;
+  if (rows) {
+    tail = (uint8_t)(tail - rows * kTailRow);
+    if (WB == 8) {
+      mac_rows<WB, IB, kTailRow, 0, 0>(acc, x, w, wbyte, rows, no_skip);
+    } else switch (wph) {
+      case 0: mac_rows<WB, IB, kTailRow, 0, 0>(acc, x, w, wbyte, rows, no_skip); break;
+      case 1: mac_rows<WB, IB, kTailRow, 1 & Phase<WB>::kMask, 0>(acc, x, w, wbyte, rows, no_skip); break;
+      case 2: mac_rows<WB, IB, kTailRow, 2 & Phase<WB>::kMask, 0>(acc, x, w, wbyte, rows, no_skip); break;
+      default: mac_rows<WB, IB, kTailRow, 3 & Phase<WB>::kMask, 0>(acc, x, w, wbyte, rows, no_skip); break;
+    }
+    wph = (uint8_t)((wph + (uint16_t)rows * kTailRow) & Phase<WB>::kMask);
+  }
+  for (uint8_t t = tail; t; --t) {
     mac_run_at<WB, IB, 1>(acc, x, w, xbyte, wbyte, wph, xph);
     wph = (uint8_t)((wph + 1) & Phase<WB>::kMask);
     if (IB == 4) xph ^= 1;

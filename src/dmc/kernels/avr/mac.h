@@ -52,6 +52,10 @@ struct WeightScale<2> {
   static const uint8_t kLog2 = 6;
 };
 
+/* Loops outside the hot path (edges, the outputs around a run) compiled for size: the headers'
+ * -O2 would spend flash the models need. */
+#define DMC_AVR_COLD __attribute__((optimize("Os")))
+
 /* The runs read SRAM through pointers in inline assembly that declares no memory operands:
  * a compiler barrier before them makes every earlier store (the previous kernel's output, a
  * padding byte) happen first. */
@@ -73,28 +77,9 @@ DMC_INLINE int32_t flush(Acc &a) {
   return v;
 }
 
-/* One product in assembly text: the next activation (LD, 4-bit: unpacked by phase dmc_xp), the
- * next weight (LPM, 4/2-bit: unpacked by phase dmc_wp into the top bits), MULSU, sign bit
- * flipped, added into the 24-bit sum; the phases advance at assembly time. */
-#define DMC_AVR_MAC_ELEMENT \
-  /* activation -> %[xa] */ \
-  ".if %[ib] == 8\n\t" \
-  "ld %[xa], X+\n\t" \
-  ".set dmc_xs, 0\n\t" \
-  ".elseif dmc_xp == 0\n\t" \
-  "ld %[xb], X+\n\t" \
-  "mov %[xa], %[xb]\n\t" \
-  "andi %[xa], 0x0F\n\t" \
-  ".set dmc_xs, 0\n\t" \
-  ".set dmc_xp, 1\n\t" \
-  ".else\n\t" \
-  "mov %[xa], %[xb]\n\t" \
-  "swap %[xa]\n\t" \
-  "andi %[xa], 0x0F\n\t" \
-  ".set dmc_xs, 0\n\t" \
-  ".set dmc_xp, 0\n\t" \
-  ".endif\n\t" \
-  /* weight times 2^(8-WB) -> %[wv] */ \
+/* The next weight in assembly text, times 2^(8-WB) -> %[wv] (LPM; 4/2-bit: unpacked by phase
+ * dmc_wp into the top bits, the phase advanced at assembly time). */
+#define DMC_AVR_WEIGHT \
   ".set dmc_ws, 0\n\t" \
   ".if %[wbits] == 8\n\t" \
   "lpm %[wv], Z+\n\t" \
@@ -131,7 +116,30 @@ DMC_INLINE int32_t flush(Acc &a) {
   "andi %[wv], 0xC0\n\t" \
   ".endif\n\t" \
   ".set dmc_wp, (dmc_wp + 1) & 3\n\t" \
+  ".endif\n\t"
+
+/* One product in assembly text: the next activation (LD, 4-bit: unpacked by phase dmc_xp), the
+ * next weight (LPM, 4/2-bit: unpacked by phase dmc_wp into the top bits), MULSU, sign bit
+ * flipped, added into the 24-bit sum; the phases advance at assembly time. */
+#define DMC_AVR_MAC_ELEMENT \
+  /* activation -> %[xa] */ \
+  ".if %[ib] == 8\n\t" \
+  "ld %[xa], X+\n\t" \
+  ".set dmc_xs, 0\n\t" \
+  ".elseif dmc_xp == 0\n\t" \
+  "ld %[xb], X+\n\t" \
+  "mov %[xa], %[xb]\n\t" \
+  "andi %[xa], 0x0F\n\t" \
+  ".set dmc_xs, 0\n\t" \
+  ".set dmc_xp, 1\n\t" \
+  ".else\n\t" \
+  "mov %[xa], %[xb]\n\t" \
+  "swap %[xa]\n\t" \
+  "andi %[xa], 0x0F\n\t" \
+  ".set dmc_xs, 0\n\t" \
+  ".set dmc_xp, 0\n\t" \
   ".endif\n\t" \
+  DMC_AVR_WEIGHT \
   /* product, sign bit flipped, into the 24-bit sum */ \
   "mulsu %[wv], %[xa]\n\t" \
   "eor r1, %[k80]\n\t" \
@@ -201,6 +209,110 @@ DMC_INLINE void mac_rows(Acc &a, const uint8_t *&x, const uint8_t *&w, uint8_t &
       : [acc] "+r"(a.sum), [xptr] "+x"(x), [wptr] "+z"(w), [xb] "=&d"(xbyte), [wb] "+d"(wbyte), [xa] "=&a"(xa),
         [wv] "=&a"(wv), [rows] "+r"(rows), [k80] "=&d"(k80), [zero] "=&r"(zero)
       : [k] "n"(K), [wph] "n"(WPH), [xph] "n"(XPH), [ib] "n"(IB), [wbits] "n"(WB), [rs] "r"(row_skip));
+}
+
+/* Two windows side by side (the second one column to the right) share every weight and all but
+ * one activation of a row: a row of K weights reads K + 1 activations once, each weight once,
+ * and adds K products into each of two sums. The activations rotate through two registers,
+ * chosen at assembly time (dmc_xr: the one holding the current column). */
+#define DMC_AVR_PAIR_LOAD(REG) \
+  ".if %[ib] == 8\n\t" \
+  "ld " REG ", X+\n\t" \
+  ".elseif dmc_xp == 0\n\t" \
+  "ld %[xb], X+\n\t" \
+  "mov " REG ", %[xb]\n\t" \
+  "andi " REG ", 0x0F\n\t" \
+  ".set dmc_xp, 1\n\t" \
+  ".else\n\t" \
+  "mov " REG ", %[xb]\n\t" \
+  "swap " REG "\n\t" \
+  "andi " REG ", 0x0F\n\t" \
+  ".set dmc_xp, 0\n\t" \
+  ".endif\n\t"
+
+#define DMC_AVR_PAIR_MAC(REG, ACC) \
+  "mulsu %[wv], " REG "\n\t" \
+  "eor r1, %[k80]\n\t" \
+  "add %A[" ACC "], r0\n\t" \
+  "adc %B[" ACC "], r1\n\t" \
+  "adc %C[" ACC "], %[zero]\n\t"
+
+#define DMC_AVR_PAIR_ELEMENT \
+  ".if dmc_xr == 0\n\t" \
+  DMC_AVR_PAIR_LOAD("%[x1]") \
+  DMC_AVR_WEIGHT \
+  DMC_AVR_PAIR_MAC("%[x0]", "s0") \
+  DMC_AVR_PAIR_MAC("%[x1]", "s1") \
+  ".else\n\t" \
+  DMC_AVR_PAIR_LOAD("%[x0]") \
+  DMC_AVR_WEIGHT \
+  DMC_AVR_PAIR_MAC("%[x1]", "s0") \
+  DMC_AVR_PAIR_MAC("%[x0]", "s1") \
+  ".endif\n\t" \
+  ".set dmc_xr, 1 - dmc_xr\n\t"
+
+#define DMC_AVR_PAIR_ROW \
+  ".set dmc_xp, %[xph]\n\t" \
+  ".if %[ib] == 4 && %[xph] == 1\n\t" \
+  "ld %[xb], X+\n\t" \
+  ".endif\n\t" \
+  ".set dmc_xr, 0\n\t" \
+  DMC_AVR_PAIR_LOAD("%[x0]") \
+  ".rept %[k]\n\t" \
+  DMC_AVR_PAIR_ELEMENT \
+  ".endr\n\t" \
+  "add r26, %A[rs]\n\t" \
+  "adc r27, %B[rs]\n\t"
+
+/* The sums of two side-by-side windows. */
+struct Acc2 {
+  acc24_t s0, s1;
+  uint16_t terms;  // products in each sum
+};
+
+/* mac_rows for a pair of windows: `rows` kernel rows of K weights, K + 1 activations each
+ * (row_skip: bytes from a row's last load to the next row's first). */
+template <uint8_t WB, uint8_t IB, uint8_t K, uint8_t WPH, uint8_t XPH>
+DMC_INLINE void mac_pair_rows(Acc2 &a, const uint8_t *&x, const uint8_t *&w, uint8_t &wbyte, uint8_t rows,
+                              uint16_t row_skip) {
+  uint8_t x0, x1, wv, xbyte, k80, zero;
+  a.terms = (uint16_t)(a.terms + (uint16_t)rows * K);
+  asm volatile(
+      "clr %[k80]\n\t"  // 0x80 without LDI: k80 may sit below r16
+      "sec\n\t"
+      "ror %[k80]\n\t"
+      "clr %[zero]\n\t"
+      "1:\n\t"
+      ".set dmc_wp, %[wph]\n\t"
+      DMC_AVR_PAIR_ROW
+      "dec %[rows]\n\t"
+      "brne 3f\n\t"
+      "rjmp 9f\n\t"
+      "3:\n\t"
+      ".if dmc_wp != %[wph]\n\t"
+      DMC_AVR_PAIR_ROW
+      "dec %[rows]\n\t"
+      "breq 9f\n\t"
+      ".endif\n\t"
+      "rjmp 1b\n\t"
+      "9:\n\t"
+      "clr __zero_reg__"
+      : [s0] "+r"(a.s0), [s1] "+r"(a.s1), [xptr] "+x"(x), [wptr] "+z"(w), [xb] "=&r"(xbyte), [wb] "+r"(wbyte),
+        [x0] "=&a"(x0), [x1] "=&a"(x1), [wv] "=&a"(wv), [rows] "+r"(rows), [k80] "=&r"(k80), [zero] "=&r"(zero)
+      : [k] "n"(K), [wph] "n"(WPH), [xph] "n"(XPH), [ib] "n"(IB), [wbits] "n"(WB), [rs] "r"(row_skip));
+}
+
+/* The exact sums of a pair (scaled back) added to r[0], r[1], and a fresh pair. */
+template <uint8_t WB>
+DMC_INLINE void flush_pair(Acc2 &a, int32_t *r) {
+  Acc one = {a.s0, a.terms};
+  r[0] += flush<WB>(one);
+  one.sum = a.s1;
+  one.terms = a.terms;
+  r[1] += flush<WB>(one);
+  a.s0 = 0;
+  a.s1 = 0;
+  a.terms = 0;
 }
 
 /* Elements of B bits per byte, minus one: the phase mask. */
