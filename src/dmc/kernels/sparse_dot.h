@@ -110,10 +110,11 @@ template <uint8_t WB, uint8_t IB>
 DMC_INLINE int32_t sparse_dot(const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
   return sparse_dot_portable<WB, IB>(in, stream, nbytes);
 }
-/* acc + sparse_dot: on AVR the accumulator starts from acc (one add fewer per row). */
+/* The flash bias + sparse_dot (on AVR the sum starts from the bias: one add fewer per row). */
 template <uint8_t WB, uint8_t IB>
-DMC_INLINE int32_t sparse_dot_add(int32_t acc, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
-  return acc + sparse_dot_portable<WB, IB>(in, stream, nbytes);
+DMC_INLINE int32_t sparse_dot_bias(const int32_t *bias, const uint8_t *in, const uint8_t *&stream,
+                                   uint16_t nbytes) {
+  return DMC_READ_I32(bias) + sparse_dot_portable<WB, IB>(in, stream, nbytes);
 }
 }  // namespace dmc
 #endif

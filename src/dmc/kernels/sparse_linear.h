@@ -38,8 +38,8 @@ void sparse_linear(const uint8_t *in, uint8_t *out, const SparseLinearArgs *flas
       m = DMC_READ_I16(a.multiplier + o);
       s = DMC_READ_U8(a.shift + o);
     }
-    const int32_t acc = sparse_dot_add<WB, IB>(DMC_READ_I32(a.bias + o), in, stream,
-                                               (uint16_t)DMC_READ_I16(a.row_bytes + o));
+    const int32_t acc = sparse_dot_bias<WB, IB>(a.bias + o, in, stream,
+                                                (uint16_t)DMC_READ_I16(a.row_bytes + o));
     Packed<OB>::set(out, o, requantize_to_code(acc, m, s, a.out_zero_point, a.clamp_lo, a.clamp_hi));
   }
 }

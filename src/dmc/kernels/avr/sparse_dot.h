@@ -23,8 +23,8 @@ struct SparseDotAvr {
   static DMC_INLINE int32_t run(const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
     return sparse_dot_portable<WB, IB>(in, stream, nbytes);
   }
-  static DMC_INLINE int32_t add(int32_t acc, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
-    return acc + run(in, stream, nbytes);
+  static DMC_INLINE int32_t bias(const int32_t *b, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
+    return DMC_READ_I32(b) + run(in, stream, nbytes);
   }
 };
 
@@ -101,21 +101,21 @@ DMC_INLINE int32_t sparse_dot_avr_w8(int32_t s, const uint8_t *&x, const uint8_t
       "6:\n\t"
       "clr r1\n\t"
       DMC_AVR_SPARSE_JOIN
-      : [s] "+d"(s), [x] "+e"(x), [z] "+z"(z), [lo] "+r"(lo), [hi] "+d"(hi), [b] "=&d"(b), [c] "=&d"(c),
+      : [s] "+d"(s), [x] "+x"(x), [z] "+z"(z), [lo] "+r"(lo), [hi] "+d"(hi), [b] "=&d"(b), [c] "=&d"(c),
         [xv] "=&a"(xv), [wv] "=&a"(wv)
       : [zero] "r"((uint8_t)0)
       : "r0", "memory");
   return s;
 }
 
-/* The same for 4-bit weights, s counting 16ths (each product is 16 * x * w). The low code's
+/* The products of a 4-bit-weight row (the loop sums 16 * x * w, shifted back at the end). The low code's
  * value is the low field of the value byte (moved to the high nibble), the high code's the high
  * field in place; a byte whose low code is an escape (rare) has its high code's value in the low
  * field: swapped out of line. */
-DMC_INLINE int32_t sparse_dot_avr_w4(int32_t s, const uint8_t *&x, const uint8_t *&z, uint8_t lo, uint8_t hi) {
+DMC_INLINE int32_t sparse_dot_avr_w4(const uint8_t *&x, const uint8_t *&z, uint8_t lo, uint8_t hi) {
+  int32_t s = 0;  // in the loop's form already
   uint8_t b, c, vb, xv, wv;
   asm volatile(
-      DMC_AVR_SPARSE_SPLIT
       "1:\n\t"
       "lpm %[b], Z+\n\t"
       "mov %[c], %[b]\n\t"
@@ -165,7 +165,12 @@ DMC_INLINE int32_t sparse_dot_avr_w4(int32_t s, const uint8_t *&x, const uint8_t
       "0:\n\t"
       "clr r1\n\t"
       DMC_AVR_SPARSE_JOIN
-      : [s] "+d"(s), [x] "+e"(x), [z] "+z"(z), [lo] "+r"(lo), [hi] "+d"(hi), [b] "=&d"(b), [c] "=&d"(c),
+      // every term a multiple of 16: back to x * w exactly
+      "asr %D[s]\n\t" "ror %C[s]\n\t" "ror %B[s]\n\t" "ror %A[s]\n\t"
+      "asr %D[s]\n\t" "ror %C[s]\n\t" "ror %B[s]\n\t" "ror %A[s]\n\t"
+      "asr %D[s]\n\t" "ror %C[s]\n\t" "ror %B[s]\n\t" "ror %A[s]\n\t"
+      "asr %D[s]\n\t" "ror %C[s]\n\t" "ror %B[s]\n\t" "ror %A[s]\n\t"
+      : [s] "+d"(s), [x] "+x"(x), [z] "+z"(z), [lo] "+r"(lo), [hi] "+d"(hi), [b] "=&d"(b), [c] "=&d"(c),
         [vb] "=&a"(vb), [xv] "=&a"(xv), [wv] "=&a"(wv)
       : [zero] "r"((uint8_t)0)
       : "r0", "memory");
@@ -177,17 +182,22 @@ DMC_INLINE int32_t sparse_dot_avr_w4(int32_t s, const uint8_t *&x, const uint8_t
 #undef DMC_AVR_SPARSE_SPLIT
 #undef DMC_AVR_SPARSE_JOIN
 
-/* acc + the row's sum of products (8- and 4-bit weights); `stream` advances past the row. */
+/* The flash bias + the row's sum of products (8- and 4-bit weights); `stream` advances past the
+ * row. With 8-bit weights the sum starts from the bias; with 4-bit ones the bias is read after
+ * the loop (fewer registers live across it). */
 template <uint8_t WB>
-DMC_INLINE int32_t sparse_dot_avr_add(int32_t acc, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
-  if (!nbytes) return acc;
+DMC_INLINE int32_t sparse_dot_avr_bias(const int32_t *bias, const uint8_t *in, const uint8_t *&stream,
+                                       uint16_t nbytes) {
   const uint8_t *x = in;
   const uint8_t *z = stream;
   const uint8_t lo = (uint8_t)nbytes, hi = (uint8_t)((uint16_t)(nbytes - 1) >> 8);
+  int32_t acc;
   if (WB == 8) {
-    acc = sparse_dot_avr_w8(acc, x, z, lo, hi);
+    acc = DMC_READ_I32(bias);
+    if (nbytes) acc = sparse_dot_avr_w8(acc, x, z, lo, hi);
   } else {
-    acc += sparse_dot_avr_w4(0, x, z, lo, hi) >> 4;
+    acc = nbytes ? sparse_dot_avr_w4(x, z, lo, hi) : 0;
+    acc += DMC_READ_I32(bias);
   }
   stream = z;
   return acc;
@@ -195,21 +205,23 @@ DMC_INLINE int32_t sparse_dot_avr_add(int32_t acc, const uint8_t *in, const uint
 
 template <>
 struct SparseDotAvr<8, 8> {
-  static DMC_INLINE int32_t add(int32_t acc, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
-    return sparse_dot_avr_add<8>(acc, in, stream, nbytes);
+  static DMC_INLINE int32_t bias(const int32_t *b, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
+    return sparse_dot_avr_bias<8>(b, in, stream, nbytes);
   }
   static DMC_INLINE int32_t run(const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
-    return sparse_dot_avr_add<8>(0, in, stream, nbytes);
+    static const int32_t zero DMC_FLASH = 0;
+    return sparse_dot_avr_bias<8>(&zero, in, stream, nbytes);
   }
 };
 
 template <>
 struct SparseDotAvr<4, 8> {
-  static DMC_INLINE int32_t add(int32_t acc, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
-    return sparse_dot_avr_add<4>(acc, in, stream, nbytes);
+  static DMC_INLINE int32_t bias(const int32_t *b, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
+    return sparse_dot_avr_bias<4>(b, in, stream, nbytes);
   }
   static DMC_INLINE int32_t run(const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
-    return sparse_dot_avr_add<4>(0, in, stream, nbytes);
+    static const int32_t zero DMC_FLASH = 0;
+    return sparse_dot_avr_bias<4>(&zero, in, stream, nbytes);
   }
 };
 
@@ -274,8 +286,8 @@ struct SparseDotAvr<2, 8> {
     stream = z;
     return acc >> 6;
   }
-  static DMC_INLINE int32_t add(int32_t acc, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
-    return acc + run(in, stream, nbytes);
+  static DMC_INLINE int32_t bias(const int32_t *b, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
+    return DMC_READ_I32(b) + run(in, stream, nbytes);
   }
 };
 
@@ -287,8 +299,9 @@ DMC_INLINE int32_t sparse_dot(const uint8_t *in, const uint8_t *&stream, uint16_
   return SparseDotAvr<WB, IB>::run(in, stream, nbytes);
 }
 template <uint8_t WB, uint8_t IB>
-DMC_INLINE int32_t sparse_dot_add(int32_t acc, const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
-  return SparseDotAvr<WB, IB>::add(acc, in, stream, nbytes);
+DMC_INLINE int32_t sparse_dot_bias(const int32_t *bias, const uint8_t *in, const uint8_t *&stream,
+                                   uint16_t nbytes) {
+  return SparseDotAvr<WB, IB>::bias(bias, in, stream, nbytes);
 }
 
 }  // namespace dmc
