@@ -2,17 +2,21 @@
  * weights, in inline assembly; other widths take the portable loop.
  *
  * The row is one flash stream walked by Z with post-increment (`lpm r, Z+`). Per code byte:
- * one `lpm`, `andi` (low code) and `swap`/`andi` (high code), and a byte counter. Per code: add
- * it to the activation pointer, one compare for the escape. Per nonzero: `ld x, X+` (the
- * post-increment is the code's "+1"), the weight, `mulsu`, and a 2-byte add whose signed
- * overflow (rare: V set) branches out of line to count a wrap of 65536 in a 16-bit carry; the
- * sum is carry * 65536 + the 2-byte part, exact for any row length (8- and 4-bit weights).
+ * one `lpm`, `andi` (low code), `swap`/`andi` (high code) and `dec`/`brne` on the byte count
+ * (a second count byte for rows over 256 code bytes). Per code: add it to the activation
+ * pointer, one compare for the escape. Per nonzero: `ld x, X+` (the post-increment is the
+ * code's "+1"), the weight, `mulsu`, and a 2-byte add whose signed overflow (rare: V set)
+ * branches out of line to count a wrap of 65536 in the upper half of the sum: the sum is
+ * (upper half) * 65536 + (lower half as int16), exact for any row length. With 8-bit weights
+ * the sum starts from the layer's bias, so the kernel adds nothing per row.
  * 4-bit weights are multiplied as w * 16 (the field moved to the high nibble of a register is
  * its sign-correct int8 value times 16): |x * w * 16| <= 255 * 128 fits the 16-bit product, and
- * the sum is shifted back by 4 exactly, every term being a multiple of 16. 2-bit weights alike,
- * as w * 64 (the field moved to the top two bits), shifted back by 6.
- * The 8- and 4-bit loops are inlined into the kernel's row loop (no call, no register saves per
- * row); each runs at most 256 code bytes per asm block, the wrapper loops over longer rows. */
+ * the sum is shifted back by 4 exactly, every term being a multiple of 16. The low code's value
+ * is moved up, the high code's is in place (a byte whose low code is an escape swaps it out of
+ * line). The 8- and 4-bit loops are inlined into the kernel's row loop: no call and no register
+ * saves per row (sparse_linear 32 x 256 at 90%: 0.243 and 0.242 of the dense cycles,
+ * extras/benchmarks/results/sparse_kernels.md). 2-bit weights (an out-of-line loop) are
+ * multiplied as w * 64 (the field moved to the top two bits), shifted back by 6. */
 #ifndef DMC_KERNELS_AVR_SPARSE_DOT_H
 #define DMC_KERNELS_AVR_SPARSE_DOT_H
 
