@@ -30,6 +30,8 @@ void sparse_linear(const uint8_t *in, uint8_t *out, const SparseLinearArgs *flas
   SparseLinearArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint8_t *stream = a.stream;
+  const uint16_t *row_bytes = a.row_bytes;
+  const int32_t *bias = a.bias;
   // per-tensor requantization read once; per channel, per row
   int16_t m = DMC_READ_I16(a.multiplier);
   uint8_t s = DMC_READ_U8(a.shift);
@@ -38,8 +40,7 @@ void sparse_linear(const uint8_t *in, uint8_t *out, const SparseLinearArgs *flas
       m = DMC_READ_I16(a.multiplier + o);
       s = DMC_READ_U8(a.shift + o);
     }
-    const int32_t acc = sparse_dot_bias<WB, IB>(a.bias + o, in, stream,
-                                                (uint16_t)DMC_READ_I16(a.row_bytes + o));
+    const int32_t acc = sparse_dot_bias<WB, IB>(bias++, in, stream, (uint16_t)DMC_READ_I16(row_bytes++));
     Packed<OB>::set(out, o, requantize_to_code(acc, m, s, a.out_zero_point, a.clamp_lo, a.clamp_hi));
   }
 }

@@ -14,7 +14,7 @@
  * the sum is shifted back by 4 exactly, every term being a multiple of 16. The low code's value
  * is moved up, the high code's is in place (a byte whose low code is an escape swaps it out of
  * line). The 8- and 4-bit loops are inlined into the kernel's row loop: no call and no register
- * saves per row (sparse_linear 32 x 256 at 90%: 0.243 and 0.242 of the dense cycles,
+ * saves per row (sparse_linear 32 x 256 at 90%: 0.244 and 0.237 of the dense cycles,
  * extras/benchmarks/results/sparse_kernels.md). 2-bit weights (an out-of-line loop) are
  * multiplied as w * 64 (the field moved to the top two bits), shifted back by 6. */
 #ifndef DMC_KERNELS_AVR_SPARSE_DOT_H
