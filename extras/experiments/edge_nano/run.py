@@ -5,8 +5,13 @@
 Steps: build edge_nano for 1x28x28 with a 1500 B SRAM budget (the planner's arena), train it
 in float (Adam, cosine, flips and 1-pixel shifts, best validation epoch kept), reparameterize,
 compress with the deployment recipe (per-channel weights: 4-bit in the 1x1 convs, 8-bit
-elsewhere; 4-bit learned activation ranges; 8-bit input), fine-tune with quantization-aware training, convert, and measure the integer
-model on the full 10k test set. Writes results/edge_nano_uno.dmc, results/edge_nano_uno.json,
+elsewhere; 4-bit activation ranges calibrated to the least squared error, then learned; 8-bit
+input), fine-tune with quantization-aware training, convert, and measure the integer model on
+the full 10k test set.
+
+The committed results: 7 float epochs, then ``--float-weights results/edge_nano_float.pt
+--finetune-epochs 3 --lr 1e-3`` and ``--qat-epochs 2`` (the CPU time this machine had):
+float 85.58%, integer 81.40% on the test set (results/training.log, edge_nano_uno.json). Writes results/edge_nano_uno.dmc, results/edge_nano_uno.json,
 results/fashion_test.npz (the test set as input codes, for `dmc verify`), and the logs.
 Validation: the last 5,000 training images of a seeded permutation; the test set is only read
 at the end.
@@ -31,7 +36,9 @@ from dmc.core.planner import plan  # noqa: E402
 from dmc.zoo import EDGE_DEPLOY, deploy_recipe, edge_nano, reparameterize  # noqa: E402
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-RECIPE = {"quantize": dict(EDGE_DEPLOY["quantize"], activation_range="learned")}   # + 4-bit 1x1 convs
+# learned activation ranges, calibrated to the least squared error (min/max ranges cost ~35 points
+# of accuracy before QAT at 4 bits: the stem's outliers leave most of its values a few codes)
+RECIPE = {"quantize": dict(EDGE_DEPLOY["quantize"], activation_range="learned", calibration="mse")}   # + 4-bit 1x1 convs
 
 
 def read_idx_gz(path: Path) -> np.ndarray:
@@ -74,6 +81,10 @@ def main():
     p.add_argument("--budget", type=int, default=1500, help="SRAM budget of the arena in bytes (default 1500)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--float-weights", help="reuse float weights (an edge_nano_float.pt) instead of training")
+    p.add_argument("--finetune-epochs", type=int, default=0,
+                   help="with --float-weights: train them this many more float epochs (default 0)")
+    p.add_argument("--lr", type=float, default=3e-3, help="float learning rate (default 3e-3)")
+    p.add_argument("--qat-lr", type=float, default=5e-4, help="QAT learning rate (default 5e-4)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(25)
@@ -90,8 +101,13 @@ def main():
     if a.float_weights:
         model.load_state_dict(torch.load(a.float_weights, weights_only=True))
         hist = [{"val_accuracy": model.evaluate(val)["accuracy"], "reused": a.float_weights}]
+        if a.finetune_epochs:
+            hist += model.fit(train, epochs=a.finetune_epochs, val_loader=val, lr=a.lr, schedule="cosine",
+                              augment=augment(3), monitor="accuracy", restore_best=True, weight_decay=1e-5,
+                              progress=True)
+            torch.save(model.state_dict(), out / "edge_nano_float.pt")
     else:
-        hist = model.fit(train, epochs=a.epochs, val_loader=val, lr=3e-3, schedule="cosine", augment=augment(1),
+        hist = model.fit(train, epochs=a.epochs, val_loader=val, lr=a.lr, schedule="cosine", augment=augment(1),
                          monitor="accuracy", restore_best=True, weight_decay=1e-5, progress=True)
         torch.save(model.state_dict(), out / "edge_nano_float.pt")
     float_val = max(h["val_accuracy"] for h in hist)
@@ -100,7 +116,8 @@ def main():
     deployed = reparameterize(model)
     cm = dmc.compress(deployed, deploy_recipe(deployed, 4, RECIPE), (1, 1, 28, 28), calibration_data=train,
                       calibration_batches=20)
-    qhist = cm.fit(train, epochs=a.qat_epochs, val_loader=val, lr=5e-4, schedule="cosine", augment=augment(2),
+    print(f"calibrated integer model (before QAT): val {cm.evaluate(val)['accuracy']:.4f}", flush=True)
+    qhist = cm.fit(train, epochs=a.qat_epochs, val_loader=val, lr=a.qat_lr, schedule="cosine", augment=augment(2),
                    monitor="accuracy", restore_best=True, progress=True)
     qat_val = max(h["val_accuracy"] for h in qhist)
     qm = dmc.convert(cm)
@@ -118,7 +135,7 @@ def main():
                                   for o in qm.ops if o["op"] in ("conv2d", "linear")),
            "model_bytes": qm.model_bytes, "macs": qm.total_macs, "arena_bytes": plan(qm).arena_bytes,
            "float_val": float_val, "qat_val": qat_val, "float_test": float_test, "integer_test": test_acc,
-           "epochs": a.epochs, "qat_epochs": a.qat_epochs, "seconds": round(time.time() - t0),
+           "epochs": a.epochs if not a.float_weights else a.finetune_epochs, "qat_epochs": a.qat_epochs, "seconds": round(time.time() - t0),
            "history": hist, "qat_history": qhist}
     (out / "edge_nano_uno.json").write_text(json.dumps(res, indent=1))
     print(f"integer model: {test_acc:.4f} top-1 on the 10k test set (float {float_test:.4f}); "

@@ -25,9 +25,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(HERE / "results"), help="output folder (default: results/ beside this file)")
     p.add_argument("--models", nargs="+", choices=list(MODELS), help="models to run (default: all registered)")
-    p.add_argument("--epochs", type=int, default=15, help="training epochs of every model (default 15)")
-    p.add_argument("--qat-epochs", type=int, default=5, help="quantization-aware training epochs (default 5)")
-    p.add_argument("--stream", type=int, default=100, help="test images streamed through each simulator (default 100)")
+    p.add_argument("--epochs", type=int, help="training epochs of every model (default: each model's schedule "
+                   "in study.HOUR, the whole study under an hour on 2 cores; the full recipe is 15)")
+    p.add_argument("--qat-epochs", type=int, help="quantization-aware training epochs (default: study.HOUR; full: 5)")
+    p.add_argument("--train-limit", type=int, help="training images per model (default: study.HOUR; all 55,000 "
+                   "for the small models)")
+    p.add_argument("--stream", type=int, default=50, help="test images streamed through each simulator (default 50)")
     p.add_argument("--no-measure", action="store_true", help="skip the simulated boards")
     p.add_argument("--reuse", action="store_true", help="reuse trained checkpoints found in --out")
     p.add_argument("--smoke", action="store_true", help="a tiny run to check the driver: 1+1 epochs on 2,000 "
@@ -39,7 +42,7 @@ def main():
             test_limit=500, val_size=1000, progress=not a.quiet)
     else:
         run(a.out, a.models, epochs=a.epochs, qat_epochs=a.qat_epochs, measure=not a.no_measure, stream=a.stream,
-            reuse=a.reuse, progress=not a.quiet)
+            train_limit=a.train_limit, reuse=a.reuse, progress=not a.quiet)
 
 
 if __name__ == "__main__":

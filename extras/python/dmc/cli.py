@@ -133,6 +133,10 @@ def _demo(args):
     misfits = [r["model"] for r in rows[1:] if r.get("fits_uno") is False]
     if misfits:
         print(f"note: {', '.join(misfits)} does not fit an Uno (see the table)")
+    if not args.no_sim and args.systems_stream > 0:
+        lenet = [dict(r, streamed=args.stream) for r in rows[1:]]
+        experiment("uno_systems").run(args.out, stream=args.systems_stream, lenet_rows=lenet, progress=not args.quiet)
+        print(f"table: {args.out}/uno_systems.md")
     return 0
 
 
@@ -341,13 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_profile)
 
     d = sub.add_parser("demo", help="the one-command demo: train a short LeNet-5, compress it (Ultra and Tiny), "
-                       "build it for the simulated Uno, stream test images through it, print the table and plot")
+                       "build it for the simulated Uno, stream test images through it, print the table and plot; "
+                       "then the sparse LeNet-5 and the Uno-scaled edge_nano (committed artifacts) on the "
+                       "simulated Uno beside them")
     d.add_argument("--out", default="out", help="output folder (default: out)")
     d.add_argument("--epochs", type=int, default=3, help="baseline training epochs (default: 3)")
     d.add_argument("--qat-epochs", type=int, default=3, help="quantization-aware training epochs (default: 3)")
     d.add_argument("--recipe", nargs="+", choices=["ultra", "tiny"], default=["ultra", "tiny"],
                    help="seed recipes to run (default: both)")
     d.add_argument("--stream", type=int, default=100, help="test images streamed through the simulated Uno")
+    d.add_argument("--systems-stream", type=int, default=20,
+                   help="test images streamed through the sparse LeNet-5 and the edge_nano (default: 20; 0 skips them)")
     d.add_argument("--no-sim", action="store_true", help="skip the simulated Uno (no PlatformIO build)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_demo)

@@ -11,7 +11,7 @@ import dmc
 from avr_sim import UART_TX, available, run_firmware, run_models
 from dmc.core.fixedpoint import requantize
 from dmc.core.planner import plan
-from dmc.deploy.codegen import avr_kernel_width, avr_window_pairs
+from dmc.deploy.codegen import avr_kernel_width, avr_kernel_widths, avr_window_pairs
 from dmc.deploy.host_build import runtime_dir
 from model_zoo import random_cnn, random_mlp
 
@@ -56,14 +56,13 @@ def test_random_models_bit_exact_on_avr(tmp_path):
     covered, layouts = set(), set()
     for m in models:
         p = plan(m, "always")
-        for st in p.steps:
-            a = st.op["attrs"]
-            if st.kernel in ("conv2d", "depthwise_conv2d"):
-                ib, w = m.tensors[st.inputs[0]]["bits"], m.tensors[st.inputs[0]]["shape"][2]
-                if avr_kernel_width(a["weight_bits"], ib, a["weight_shape"][2:], a["dilation"][1], w):
-                    covered.add((a["weight_bits"], ib, a["weight_shape"][3], any(a["padding"])))
-                    layouts.add((p.layout(st.inputs[0]), ib))
-                    layouts.update(["overlapping"] if p.overlapping(st) else [])
+        for i, kw in avr_kernel_widths(m, p).items():    # what the generated code passes
+            st = p.steps[i]
+            a, ib = st.op["attrs"], m.tensors[st.inputs[0]]["bits"]
+            if kw:
+                covered.add((a["weight_bits"], ib, a["weight_shape"][3], any(a["padding"])))
+                layouts.add((p.layout(st.inputs[0]), ib))
+                layouts.update(["overlapping"] if p.overlapping(st) else [])
     need = {(wb, ib) for wb in (8, 4) for ib in (8, 4)}
     assert need <= {c[:2] for c in covered}, f"no AVR conv loop for {sorted(need - {c[:2] for c in covered})}"
     assert {1, 3, 5} <= {c[2] for c in covered} and {True, False} <= {c[3] for c in covered}, sorted(covered)

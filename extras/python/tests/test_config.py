@@ -274,3 +274,41 @@ def test_user_model_is_not_modified_by_compress():
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert isinstance(model[1], nn.BatchNorm2d) and model[0].out_channels == 5
+
+
+# -- calibration ----------------------------------------------------------------------------------
+
+def test_bad_calibration_method_is_named():
+    with pytest.raises(dmc.ConfigError, match=r"\['calibration'\]: 'percentile' is not one of \['minmax', 'mse'\]"):
+        compress({"quantize": {"scheme": "static", "calibration": "percentile"}})
+
+
+def test_mse_calibration_picks_the_least_squared_error_range():
+    """A 4-bit ReLU output with a few outliers: min/max spends the codes on them; "mse" must
+    choose, among the ranges hi * k / 40, exactly the one a brute-force numpy search prefers."""
+    import numpy as np
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 2))
+    cal = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    cal[0, :, 0, 0] = 40.0                                       # outliers
+    ranges = {}
+    for method in ("minmax", "mse"):
+        cm = dmc.compress(model, {"quantize": {"scheme": "static", "activation_bitwidth": 4,
+                                               "calibration": method}}, SHAPE, [cal])
+        ranges[method] = [float(v) for v in cm.quantizers["_0"].range.detach()]
+    lo, hi = ranges["minmax"]
+    assert lo == 0.0 and hi > 0
+    with torch.no_grad():   # what the calibrator saw: the conv with its 8-bit weights, then ReLU
+        x = torch.relu(cm.layers["_0"](cal, cm._scale("input_1"))).numpy().ravel().astype(np.float64)
+    # 4096 values: the calibrator keeps them all (a random sample of larger batches)
+    assert x.size == 4096
+    errs = []
+    for k in range(1, 41):
+        s = hi * k / 40 / 15
+        q = np.clip(np.rint(x / s), 0, 15) * s
+        errs.append(((q - x) ** 2).sum())
+    best = hi * (int(np.argmin(errs)) + 1) / 40
+    got = ranges["mse"][1]
+    print(f"min/max range {hi:.4f}, mse range {got:.4f}, brute force {best:.4f}")
+    assert ranges["mse"][0] == 0.0 and got == pytest.approx(best, rel=1e-5)
+    assert min(errs) < errs[-1]                     # and it beats min/max

@@ -326,3 +326,75 @@ def test_edge_models_bit_exact_on_the_simulated_avr(tmp_path):
         if g == 0:
             print(f"edge_nano (Fashion-MNIST): {groups[0][0].total_macs} MACs, {cycles[0]} cycles per inference")
     print(f"{sum(map(len, groups))} edge models on the simulated AVR, {total} output values identical")
+
+
+def test_study_edge_nano_fits_the_uno_flash_and_runs_bit_exact_there(tmp_path):
+    """The Fashion-MNIST edge_nano of the study as the serial-runner firmware for the simulated
+    Uno (ATmega328P, PlatformIO): it links within the Uno's 32,256 B of flash (one AVR loop per
+    kernel signature), `dmc inspect`'s per-instantiation flash estimate is within 5% of the
+    linked size, and two images come back bit-exact with the interpreter, stack within 2 KB."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    from dmc.deploy.device import DeviceSession, ProcessTransport
+    from dmc.deploy.firmware import build_sim_firmware
+    from dmc.deploy.flash import avr_flash_estimate
+    from dmc.deploy.verify import verify_device
+    if shutil.which("avr-size") is None or shutil.which("simavr") is None or \
+            subprocess.run([sys.executable, "-c", "import platformio"], capture_output=True).returncode != 0:
+        pytest.skip("avr-gcc, simavr or PlatformIO missing (run extras/scripts/setup.sh)")
+    study = Path(__file__).resolve().parents[2] / "experiments" / "edge_nano" / "results" / "edge_nano_uno.dmc"
+    model = dmc.load(study)
+    program = build_sim_firmware(study, "uno", tmp_path / "fw")
+    elf = program.parent / "firmware.elf"
+    sizes = subprocess.run(["avr-size", str(elf)], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(v) for v in sizes.splitlines()[1].split()[:3])
+    flash = text + data
+    estimate = avr_flash_estimate(model)["total"]
+    print(f"edge_nano on the Uno: {flash} B of flash linked (estimate {estimate} B), {data + bss} B static SRAM")
+    assert flash <= 32256
+    assert abs(estimate - flash) <= 0.05 * flash, (estimate, flash)
+    codes = np.random.default_rng(7).integers(0, 256, size=(2,) + model.input_shape)
+    session = DeviceSession(model, ProcessTransport([str(program)]))
+    try:
+        report = verify_device(model, session, codes, progress=False)
+    finally:
+        session.close()
+    print(report.text())
+    assert report.agreement == 1.0 and report.mismatches == []
+    if report.stack and report.stack[1]:
+        assert report.stack[1] - report.stack[0] <= 2048
+
+
+def test_one_avr_conv_loop_per_kernel_signature():
+    """The generated code compiles each (kernel, bit widths) once: when one layer of a signature
+    needs the portable loop (KW 0), every layer of it takes that loop; otherwise each keeps the
+    width avr_kernel_width gives it. Checked on the study's edge_nano (whose 7x7 4-bit layers
+    need the portable loop) and on the committed LeNet-5 (untouched)."""
+    from pathlib import Path
+    from dmc.deploy.codegen import avr_kernel_width, avr_kernel_widths, generate
+    root = Path(__file__).resolve().parents[3]
+    for path in (root / "extras" / "experiments" / "edge_nano" / "results" / "edge_nano_uno.dmc",
+                 root / "examples" / "MnistLeNet5" / "lenet5_tiny.dmc"):
+        m = dmc.load(path)
+        p = plan(m)
+        chosen = avr_kernel_widths(m, p)
+        alone, by_signature = {}, {}
+        for i, kw in chosen.items():
+            st = p.steps[i]
+            a, t = st.op["attrs"], m.tensors[st.inputs[0]]
+            alone[i] = avr_kernel_width(a["weight_bits"], t["bits"], a["weight_shape"][2:], a["dilation"][1],
+                                        t["shape"][2])
+            by_signature.setdefault((st.kernel, a["weight_bits"], t["bits"], m.tensors[st.output]["bits"]), []).append(i)
+        for sig, steps in by_signature.items():
+            expected = [0] * len(steps) if 0 in [alone[i] for i in steps] else [alone[i] for i in steps]
+            assert [chosen[i] for i in steps] == expected, (path.name, sig)
+        calls = generate(m, "model")["model.cpp"]
+        for i, kw in chosen.items():
+            alias = p.steps[i].op["attrs"]["alias"]
+            call = next(line for line in calls.splitlines() if f"&a_{alias});" in line)
+            assert f", {kw}>(" in call or f", {kw}, true>(" in call, (alias, call)   # true: AVR window pairs
+        print(path.name, {s: sorted({chosen[i] for i in st}) for s, st in by_signature.items()})
+        if path.name.startswith("edge_nano"):
+            assert 0 in chosen.values() and any(chosen.values())   # both kinds of loop occur

@@ -62,6 +62,28 @@ def test_sparse_dot_matches_numpy(tmp_path, target, bits):
         assert len(cycles) == 2 * w.shape[0]
 
 
+@pytest.mark.parametrize("bits", [8, 4])
+def test_sparse_dot_long_rows_uno(tmp_path, bits):
+    """Rows of more than 256 code bytes (the AVR loop's second count byte), exactly 256, and sums
+    far beyond int16 (the AVR loop's out-of-line overflow count) against numpy."""
+    _needs("uno")
+    rng = np.random.default_rng(10 + bits)
+    lo = -(1 << (bits - 1))
+    w = np.zeros((6, 600), int)
+    w[0] = _matrix(rng, 1, 600, 0.0, bits)  # 300 code bytes
+    w[1, :512] = _matrix(rng, 1, 512, 0.0, bits)  # exactly 256 code bytes
+    w[2] = lo  # every product the most negative
+    w[3, 1::2] = (1 << (bits - 1)) - 1  # the most positive, with codes 1
+    w[4, ::40] = lo  # escapes between nonzeros
+    w[5, -1] = 1  # a lone last column after 39 escapes
+    w[0][w[0] == 0] = 1
+    w[1, :512][w[1, :512] == 0] = 1
+    x = rng.integers(0, 256, (2, 600))
+    x[1] = 255
+    got, _ = run_sparse_dot(w, bits, x, "uno", tmp_path)
+    _check(got, x.astype(np.int64) @ w.T, f"uno {bits}-bit long rows")
+
+
 @settings(max_examples=3, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 300), st.floats(0, 1), st.sampled_from([8, 4, 2]), st.integers(0, 2**32 - 1))
 def test_sparse_dot_property_host(tmp_path_factory, rows, cols, sparsity, bits, seed):

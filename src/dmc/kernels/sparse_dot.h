@@ -110,6 +110,12 @@ template <uint8_t WB, uint8_t IB>
 DMC_INLINE int32_t sparse_dot(const uint8_t *in, const uint8_t *&stream, uint16_t nbytes) {
   return sparse_dot_portable<WB, IB>(in, stream, nbytes);
 }
+/* The flash bias + sparse_dot (on AVR the sum starts from the bias: one add fewer per row). */
+template <uint8_t WB, uint8_t IB>
+DMC_INLINE int32_t sparse_dot_bias(const int32_t *bias, const uint8_t *in, const uint8_t *&stream,
+                                   uint16_t nbytes) {
+  return DMC_READ_I32(bias) + sparse_dot_portable<WB, IB>(in, stream, nbytes);
+}
 }  // namespace dmc
 #endif
 

@@ -30,12 +30,18 @@ void sparse_linear(const uint8_t *in, uint8_t *out, const SparseLinearArgs *flas
   SparseLinearArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint8_t *stream = a.stream;
+  const uint16_t *row_bytes = a.row_bytes;
+  const int32_t *bias = a.bias;
+  // per-tensor requantization read once; per channel, per row
+  int16_t m = DMC_READ_I16(a.multiplier);
+  uint8_t s = DMC_READ_U8(a.shift);
   for (uint16_t o = 0; o < a.out_features; ++o) {
-    const uint16_t nbytes = (uint16_t)DMC_READ_I16(a.row_bytes + o);
-    const int32_t acc = DMC_READ_I32(a.bias + o) + sparse_dot<WB, IB>(in, stream, nbytes);
-    const uint16_t q = a.per_channel ? o : 0;
-    Packed<OB>::set(out, o, requantize_to_code(acc, DMC_READ_I16(a.multiplier + q), DMC_READ_U8(a.shift + q),
-                                               a.out_zero_point, a.clamp_lo, a.clamp_hi));
+    if (a.per_channel) {
+      m = DMC_READ_I16(a.multiplier + o);
+      s = DMC_READ_U8(a.shift + o);
+    }
+    const int32_t acc = sparse_dot_bias<WB, IB>(bias++, in, stream, (uint16_t)DMC_READ_I16(row_bytes++));
+    Packed<OB>::set(out, o, requantize_to_code(acc, m, s, a.out_zero_point, a.clamp_lo, a.clamp_hi));
   }
 }
 

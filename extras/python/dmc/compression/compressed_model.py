@@ -201,13 +201,16 @@ class CompressedModel(TrainableMixin, nn.Module):
     # -- calibration -----------------------------------------------------------------------------
     @torch.no_grad()
     def calibrate(self, data, max_batches: int | None = 64) -> None:
-        """Record activation ranges on float activations (min/max over the data)."""
+        """Record activation ranges on float activations: min/max over the data, then with
+        ``calibration="mse"`` in the config each range clipped to the least squared error."""
         if not self.static:
             return
         was = self.training
         self.eval()
+        mse = self.config.calibration == "mse"
         for q in self.quantizers.values():
             q.calibrating = True
+            q.keep_samples = 4096 if mse else 0
         seen = 0
         try:
             for x in itertools.islice(batches(data), max_batches):
@@ -219,6 +222,8 @@ class CompressedModel(TrainableMixin, nn.Module):
             self.train(was)
         if seen == 0:
             raise DataError("calibration_data yielded no batches")
+        for q in self.quantizers.values():
+            q.fit_range_mse()
 
 
 def _activation(y, act):

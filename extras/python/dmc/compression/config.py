@@ -45,8 +45,9 @@ TOP_KEYS = ("prune_channel", "prune_weight", "quantize", "storage")
 STORAGE_CHOICES = ("auto", "dense", "dcsr")  # weight storage in the artifact (dmc.core.weights)
 PRUNE_KEYS = ("sparsity", "metric")
 QUANT_KEYS = ("scheme", "bitwidth", "granularity", "activation_bitwidth", "input_bitwidth", "activation_range",
-              "layers")
+              "calibration", "layers")
 ACTIVATION_RANGES = ("ema", "learned")
+CALIBRATIONS = ("minmax", "mse")   # how calibration sets activation ranges
 LAYER_KEYS = ("bitwidth", "granularity", "activation_bitwidth")
 WEIGHT_PRUNE_KEYS = ("sparsity", "schedule", "ranking", "initial_sparsity", "begin_step", "end_step", "frequency",
                      "power")
@@ -94,6 +95,7 @@ class Config:
     layers: dict = field(default_factory=dict)       # layer name -> LayerQuant
     input_bits: int = 8
     activation_range: str = "ema"      # how QAT moves activation ranges: moving average or learned
+    calibration: str = "minmax"        # calibrated ranges: min/max, or clipped to the least squared error
     prune_weight: WeightPruningConfig | None = None
     storage: dict = field(default_factory=dict)      # layer name -> "auto" | "dense" | "dcsr"
     default_storage: str = "dense"
@@ -178,6 +180,9 @@ def parse_config(cfg: dict | None, layer_names) -> Config:
     out.activation_range = q.get("activation_range", "ema")
     if out.activation_range not in ACTIVATION_RANGES:
         raise ConfigError(f"{where}['activation_range']: {out.activation_range!r} is not one of {list(ACTIVATION_RANGES)}")
+    out.calibration = q.get("calibration", "minmax")
+    if out.calibration not in CALIBRATIONS:
+        raise ConfigError(f"{where}['calibration']: {out.calibration!r} is not one of {list(CALIBRATIONS)}")
     layers = q.get("layers", {})
     if not isinstance(layers, dict):
         raise ConfigError(f"{where}['layers'] must be a dict of layer name -> settings")

@@ -76,7 +76,11 @@ class QLinear(nn.Linear, _WeightQuant):
 class ActQuantizer(nn.Module):
     """Observes a tensor's range and fake-quantizes it to unsigned ``bits``-bit codes.
 
-    Calibration records the min/max over the calibration data (on float activations). During
+    Calibration records the min/max over the calibration data (on float activations); with
+    ``keep_samples`` it also keeps a fixed-size random sample of the values, from which
+    :meth:`fit_range_mse` then picks the clipped range with the least quantization error (at
+    4 bits a few outliers stretch a min/max range so far that most values share a handful of
+    codes). During
     training the range then either follows an exponential moving average of batch ranges
     (``learn_range=False``) or is learned by gradient descent through the straight-through
     estimator (``learn_range=True``, as in LSQ/PACT: worth most at 4 bits). In eval mode it is
@@ -89,10 +93,18 @@ class ActQuantizer(nn.Module):
         self.range = nn.Parameter(torch.zeros(2), requires_grad=learn_range)   # [min, max]
         self.register_buffer("initialized", torch.tensor(False))
         self.calibrating = False
+        self.keep_samples = 0          # values kept per calibration batch for fit_range_mse
+        self.samples: list[torch.Tensor] = []
 
     @torch.no_grad()
     def observe(self, x: torch.Tensor) -> None:
         lo, hi = reduce_range(x.min().float(), x.max().float())     # identical on every rank
+        if self.calibrating and self.keep_samples:
+            flat = x.detach().float().reshape(-1)
+            if len(flat) > self.keep_samples:
+                gen = torch.Generator().manual_seed(len(self.samples))   # the same sample on every run
+                flat = flat[torch.randint(len(flat), (self.keep_samples,), generator=gen)]
+            self.samples.append(flat)
         if not bool(self.initialized):
             self.range.copy_(torch.stack([lo, hi]))
             self.initialized.fill_(True)
@@ -100,6 +112,30 @@ class ActQuantizer(nn.Module):
             self.range.copy_(torch.stack([torch.minimum(self.range[0], lo), torch.maximum(self.range[1], hi)]))
         elif not self.learn_range:
             self.range.lerp_(torch.stack([lo, hi]), self.momentum)
+
+    @torch.no_grad()
+    def fit_range_mse(self, steps: int = 40) -> None:
+        """Shrink the calibrated range to the one of ``steps`` candidates (the range scaled by
+        1/steps .. 1) whose fake quantization of the kept samples has the least squared error;
+        the samples are then dropped."""
+        if not self.samples or not bool(self.initialized):
+            self.samples = []
+            return
+        x = torch.cat(self.samples)
+        self.samples = []
+        qmax = (1 << self.bits) - 1
+        lo0, hi0 = min(float(self.range[0]), 0.0), max(float(self.range[1]), 0.0)
+        best, best_range = None, (lo0, hi0)
+        for k in range(1, steps + 1):
+            lo, hi = lo0 * k / steps, hi0 * k / steps
+            scale = (hi - lo) / qmax
+            if not scale > 1e-12:
+                continue
+            zp = int(min(max(round(-lo / scale), 0), qmax))
+            err = float(((fake_quantize_activation(x, scale, zp, self.bits) - x) ** 2).sum())
+            if best is None or err < best:
+                best, best_range = err, (lo, hi)
+        self.range.copy_(torch.tensor(best_range, dtype=self.range.dtype))
 
     def qparams(self) -> tuple[float, int]:
         """(scale, zero point) from the range, widened to include zero."""

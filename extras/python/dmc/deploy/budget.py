@@ -7,6 +7,7 @@ import io
 from ..core.intmodel import IntModel
 from ..core.planner import arm_dsp_scratch_bytes, check_arena, plan
 from .boards import Board
+from .flash import avr_flash_estimate
 
 
 def budget(model: IntModel) -> dict:
@@ -53,13 +54,22 @@ def budget_text(model: IntModel, board: Board | None = None) -> tuple[str, bool]
               f"(input at offset {b['input_offset']}); {b['macs']} MACs per inference\n")
     fits = True
     if board is not None:
-        need_flash = b["model_bytes"] + board.overhead_flash
         need_sram = b["arena_bytes"] + board.overhead_sram
         if board.arm_dsp and b["arm_dsp_scratch_bytes"]:
             need_sram += b["arm_dsp_scratch_bytes"]
             out.write(f"{board.name}: the DSP kernels' scratch adds {b['arm_dsp_scratch_bytes']} B to the arena\n")
+        if board.avr:
+            est = avr_flash_estimate(model)
+            need_flash = est["total"]
+            out.write("kernel instantiations (estimated AVR flash): " +
+                      ", ".join(f"{k} {n}" for k, n in est["kernels"]) + "\n")
+            overhead = (f"flash: {est['model']} B model + {est['steps']} B step arguments and calls + "
+                        f"{sum(n for _, n in est['kernels'])} B kernels + {est['base']} B core and runner, estimated")
+        else:
+            need_flash = b["model_bytes"] + board.overhead_flash
+            overhead = f"estimated runtime overhead: {board.overhead_flash} B flash"
         out.write(f"{board.name}: flash {need_flash} of {board.flash} B, SRAM {need_sram} of {board.sram} B "
-                  f"(estimated runtime overhead: {board.overhead_flash} B flash, {board.overhead_sram} B SRAM)\n")
+                  f"({overhead}; {board.overhead_sram} B SRAM for core, buffers and stack)\n")
         problems = []
         if need_flash > board.flash:
             problems.append(f"flash needs {need_flash} B > {board.flash} B")

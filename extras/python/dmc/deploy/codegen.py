@@ -82,6 +82,32 @@ def avr_window_pairs(kernel_width: int, stride_w: int, pool_k: int) -> bool:
     return bool(kernel_width) and stride_w == 1 and pool_k % 2 == 0
 
 
+def avr_kernel_widths(model: IntModel, p: Plan) -> dict[int, int]:
+    """The KW template argument of every dense conv step (step index -> KW), one AVR loop per
+    kernel signature: each (kernel, weight/input/output bits) is compiled once per distinct KW,
+    and an instantiation of the AVR loops costs 2.5-4 KB of flash (an Uno has 32). When some
+    layer of a signature cannot take the AVR loops (KW 0), its portable loop is in the firmware
+    anyway, so every layer of that signature takes it too: one instantiation instead of two or
+    three, traded for those layers' speed (the edge_nano scaled to the Uno fits its flash only so)."""
+    chosen: dict[int, int] = {}
+    groups: dict[tuple, list[int]] = {}
+    for i, st in enumerate(p.steps):
+        if st.kernel not in ("conv2d", "depthwise_conv2d") or weight_storage(st.op) == "dcsr":
+            continue
+        a = st.op["attrs"]
+        ib = model.tensors[st.inputs[0]]["bits"]
+        chosen[i] = avr_kernel_width(a["weight_bits"], ib, a["weight_shape"][2:], a["dilation"][1],
+                                     model.tensors[st.inputs[0]]["shape"][2])
+        # (the layouts too: each LAYOUT template argument is an instantiation of its own)
+        key = (st.kernel, a["weight_bits"], ib, model.tensors[st.output]["bits"], p.layout(st.inputs[0]),
+               p.layout(st.output), p.overlapping(st))
+        groups.setdefault(key, []).append(i)
+    for steps in groups.values():
+        if any(chosen[i] == 0 for i in steps):
+            chosen.update(dict.fromkeys(steps, 0))
+    return chosen
+
+
 def _u8(v, what, where):
     v = int(v)
     if not 0 <= v <= 255:
@@ -99,6 +125,7 @@ def _u16(v, what, where):
 class _Emitter:
     def __init__(self, model: IntModel, name: str, p: Plan):
         self.m, self.name, self.p = model, name, p
+        self.kernel_widths = avr_kernel_widths(model, p)
         self.data: list[str] = []
         self.calls: list[str] = []
 
@@ -177,7 +204,7 @@ class _Emitter:
                 self.calls.append(f"  dmc::{'sparse_' if sparse else ''}{st.kernel}<{a['weight_bits']}, {ib}, {ob}>("
                                   f"{self.buf(ins[0])}, {self.buf(st.output)}, &a_{c}{groups});  // {desc}")
             else:
-                kw_arg = avr_kernel_width(a["weight_bits"], ib, (kh, kw), a["dilation"][1], w)
+                kw_arg = self.kernel_widths[index]
                 layout = self.layout(st)
                 pairs = avr_window_pairs(kw_arg, a["stride"][1], pk)
                 # template arguments PAIRS, LAYOUT (src/dmc/kernels/conv2d.h); PAIRS spelled out
