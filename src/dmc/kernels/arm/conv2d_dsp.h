@@ -311,6 +311,67 @@ DMC_INLINE const uint32_t *pool2_rows<3>(const word_alias_t *row, uint32_t row_b
 #undef DMC_ARM_POOL2_ROW
 #undef DMC_ARM_POOL2_PAIR
 
+/* The outputs of conv2d_pool2 from its plane: channel by channel, row by row. ODD_ROWS: 4-bit
+ * codes in interleaved rows of odd width (a row may start or end mid-byte). */
+template <uint8_t WB, uint8_t OB, uint8_t KW, uint8_t LAYOUT, bool ODD_ROWS>
+DMC_INLINE void pool2_outputs(uint8_t *out, const Conv2dArgs &a, const uint16_t *plane, uint32_t *filters, uint32_t wp,
+                              uint32_t rows) {
+  const uint8_t NP = Pool2Shape<KW>::kPairs;
+  const bool interleaved_out = (LAYOUT & kInterleavedOut) != 0;
+  const TensorStrides os = tensor_strides(interleaved_out, a.out_c, a.out_h, a.out_w);
+  // interleaved rows: rows of a channel os.row apart; 4-bit codes of odd-width rows row by row
+  const index_t row_jump = (index_t)(os.row - a.out_w);
+  index_t o = 0;        // the next output element (channel by channel, row by row)
+  uint8_t pending = 0;  // 4-bit outputs: the code of an even index, until its odd neighbour comes
+  for (uint16_t oc = 0; oc < a.out_c; ++oc) {
+    {  // per filter row (ky, c) and pair j: (w[2j], w[2j+1]), then the shifted (w[2j-1], w[2j])
+      uint32_t *f = filters;
+      for (uint32_t r = 0; r < rows; ++r, f += 2 * NP) {
+        const uint32_t ky = r / a.in_c, c = r % a.in_c;
+        WeightStream<WB> ws;
+        ws.seek(a.weight, (((uint32_t)oc * a.in_c + c) * a.kernel_h + ky) * KW);
+        int16_t w[2 * Pool2Shape<KW>::kPairs + 1] = {0};
+        for (uint8_t k = 0; k < KW; ++k) w[k + 1] = ws.next();  // w[0] is the shifted 0
+        for (uint8_t j = 0; j < NP; ++j) {
+          f[2 * j] = (uint16_t)w[2 * j + 1] | ((uint32_t)(uint16_t)w[2 * j + 2] << 16);
+          f[2 * j + 1] = (uint16_t)w[2 * j] | ((uint32_t)(uint16_t)w[2 * j + 1] << 16);
+        }
+      }
+    }
+    const uint16_t q = a.per_channel ? oc : 0;
+    const int32_t bias = DMC_READ_I32(a.bias + oc);
+    const int16_t m = DMC_READ_I16(a.multiplier + q);
+    const uint8_t sh = DMC_READ_U8(a.shift + q), zp = a.out_zero_point, lo = a.clamp_lo, hi = a.clamp_hi;
+    if (interleaved_out) o = (index_t)oc * os.chan;
+    for (uint16_t py = 0; py < a.out_h; ++py) {
+      if (ODD_ROWS) {  // each row's 4-bit codes on their own: a row may start or end mid-byte
+        if (o & 1) pending = out[o >> 1] & 15;  // the code before it, already written
+      }
+      const word_alias_t *origin = reinterpret_cast<const word_alias_t *>(plane + 2u * py * a.in_c * wp);
+      for (uint16_t px = 0; px < a.out_w; ++px, ++origin) {
+        int32_t r00 = bias, r01 = bias, r10 = bias, r11 = bias;
+        pool2_rows<NP>(origin, wp * 2, wp * 2 * a.in_c, rows, filters, r00, r01, r10, r11);
+        int32_t best = r00 > r01 ? r00 : r01;
+        if (r10 > best) best = r10;
+        if (r11 > best) best = r11;
+        const uint8_t code = requantize_code(best, m, sh, zp, lo, hi);
+        if (OB == 4) {  // two codes per byte, written once both are known
+          if (o & 1) out[o >> 1] = (uint8_t)(pending | (code << 4));
+          pending = code;
+          ++o;
+        } else {
+          Packed<OB>::set(out, o++, code);
+        }
+      }
+      if (interleaved_out) {  // the next row of the channel
+        if (ODD_ROWS && (o & 1)) Packed<4>::set(out, o - 1, pending);
+        o = (index_t)(o + row_jump);
+      }
+    }
+  }
+  if (OB == 4 && !interleaved_out && (o & 1)) Packed<4>::set(out, o - 1, pending);  // odd count: the last code
+}
+
 template <uint8_t WB, uint8_t IB, uint8_t OB, uint8_t KW, uint8_t LAYOUT>
 bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
   const uint8_t NP = Pool2Shape<KW>::kPairs;
@@ -356,60 +417,11 @@ bool conv2d_pool2(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
     }
   }
   // (the whole input is in the plane now: the outputs may overwrite it in any order)
-  const bool interleaved_out = (LAYOUT & kInterleavedOut) != 0;
-  const TensorStrides os = tensor_strides(interleaved_out, a.out_c, a.out_h, a.out_w);
-  // interleaved rows: rows of a channel os.row apart; 4-bit codes of odd-width rows row by row
-  const index_t row_jump = (index_t)(os.row - a.out_w);
-  const bool odd_rows = OB == 4 && interleaved_out && (a.out_w & 1);
-  index_t o = 0;        // the next output element (channel by channel, row by row)
-  uint8_t pending = 0;  // 4-bit outputs: the code of an even index, until its odd neighbour comes
-  for (uint16_t oc = 0; oc < a.out_c; ++oc) {
-    {  // per filter row (ky, c) and pair j: (w[2j], w[2j+1]), then the shifted (w[2j-1], w[2j])
-      uint32_t *f = filters;
-      for (uint32_t r = 0; r < rows; ++r, f += 2 * NP) {
-        const uint32_t ky = r / a.in_c, c = r % a.in_c;
-        WeightStream<WB> ws;
-        ws.seek(a.weight, (((uint32_t)oc * a.in_c + c) * a.kernel_h + ky) * KW);
-        int16_t w[2 * Pool2Shape<KW>::kPairs + 1] = {0};
-        for (uint8_t k = 0; k < KW; ++k) w[k + 1] = ws.next();  // w[0] is the shifted 0
-        for (uint8_t j = 0; j < NP; ++j) {
-          f[2 * j] = (uint16_t)w[2 * j + 1] | ((uint32_t)(uint16_t)w[2 * j + 2] << 16);
-          f[2 * j + 1] = (uint16_t)w[2 * j] | ((uint32_t)(uint16_t)w[2 * j + 1] << 16);
-        }
-      }
-    }
-    const uint16_t q = a.per_channel ? oc : 0;
-    const int32_t bias = DMC_READ_I32(a.bias + oc);
-    const int16_t m = DMC_READ_I16(a.multiplier + q);
-    const uint8_t sh = DMC_READ_U8(a.shift + q), zp = a.out_zero_point, lo = a.clamp_lo, hi = a.clamp_hi;
-    if (interleaved_out) o = (index_t)oc * os.chan;
-    for (uint16_t py = 0; py < a.out_h; ++py) {
-      if (odd_rows) {  // each row's 4-bit codes on their own: a row may start or end mid-byte
-        if (o & 1) pending = out[o >> 1] & 15;  // the code before it, already written
-      }
-      const word_alias_t *origin = reinterpret_cast<const word_alias_t *>(plane + 2u * py * a.in_c * wp);
-      for (uint16_t px = 0; px < a.out_w; ++px, ++origin) {
-        int32_t r00 = bias, r01 = bias, r10 = bias, r11 = bias;
-        pool2_rows<NP>(origin, wp * 2, wp * 2 * a.in_c, rows, filters, r00, r01, r10, r11);
-        int32_t best = r00 > r01 ? r00 : r01;
-        if (r10 > best) best = r10;
-        if (r11 > best) best = r11;
-        const uint8_t code = requantize_code(best, m, sh, zp, lo, hi);
-        if (OB == 4) {  // two codes per byte, written once both are known
-          if (o & 1) out[o >> 1] = (uint8_t)(pending | (code << 4));
-          pending = code;
-          ++o;
-        } else {
-          Packed<OB>::set(out, o++, code);
-        }
-      }
-      if (interleaved_out) {  // the next row of the channel
-        if (odd_rows && (o & 1)) Packed<4>::set(out, o - 1, pending);
-        o = (index_t)(o + row_jump);
-      }
-    }
+  if (OB == 4 && (LAYOUT & kInterleavedOut) && (a.out_w & 1)) {
+    pool2_outputs<WB, OB, KW, LAYOUT, true>(out, a, plane, filters, wp, rows);
+  } else {
+    pool2_outputs<WB, OB, KW, LAYOUT, false>(out, a, plane, filters, wp, rows);
   }
-  if (OB == 4 && !interleaved_out && (o & 1)) Packed<4>::set(out, o - 1, pending);  // an odd count: the last code alone
   return true;
 }
 
