@@ -4,6 +4,8 @@ integer meaning of the block ops (shift, hard-sigmoid / hard-swish, channel mult
 from __future__ import annotations
 
 import numpy as np
+import re
+
 import pytest
 import torch
 import torch.nn as nn
@@ -125,9 +127,13 @@ def test_sram_budget_fits_the_uno_end_to_end(tmp_path, capsys):
     path = tmp_path / "nano.dmc"
     qm.save(path)
     capsys.readouterr()
-    assert cli_main(["inspect", str(path), "--board", "uno"]) == 0
+    cli_main(["inspect", str(path), "--board", "uno"])
     out = capsys.readouterr().out
-    assert "fits uno" in out and f"arena (SRAM): {arena} B" in out
+    print(out)
+    # the SRAM side fits; this untrained 8-bit-weight variant is over the Uno's flash (kernels are
+    # priced per instantiation), the study's 4-bit-pointwise edge_nano fits it (tested below)
+    sram = re.search(r"SRAM (\d+) of 2048 B", out)
+    assert sram and int(sram.group(1)) <= 2048 and "SRAM needs" not in out and f"arena (SRAM): {arena} B" in out
     print(f"edge_nano at 1500 B: channels {chosen}, arena {arena} B, {qm.model_bytes} model bytes, "
           f"{qm.total_macs} MACs")
 
@@ -394,7 +400,7 @@ def test_one_avr_conv_loop_per_kernel_signature():
         for i, kw in chosen.items():
             alias = p.steps[i].op["attrs"]["alias"]
             call = next(line for line in calls.splitlines() if f"&a_{alias});" in line)
-            assert f", {kw}>(" in call or f", {kw}, true>(" in call, (alias, call)   # true: AVR window pairs
+            assert re.search(rf"<\d+, \d+, \d+, {kw}[,>]", call), (alias, call)   # then PAIRS, LAYOUT
         print(path.name, {s: sorted({chosen[i] for i in st}) for s, st in by_signature.items()})
         if path.name.startswith("edge_nano"):
             assert 0 in chosen.values() and any(chosen.values())   # both kinds of loop occur
