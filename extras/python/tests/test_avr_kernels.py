@@ -110,8 +110,7 @@ def test_window_pairs_bit_exact_on_avr(tmp_path):
         a = st.op["attrs"]
         kw = avr_kernel_width(a["weight_bits"], m.tensors[st.inputs[0]]["bits"], a["weight_shape"][2:],
                               a["dilation"][1], m.tensors[st.inputs[0]]["shape"][2])
-        ib = m.tensors[st.inputs[0]]["bits"]
-        pairs = avr_window_pairs(kw, a["stride"][1], st.fused["attrs"]["kernel"][0], a["weight_bits"], ib)
+        pairs = avr_window_pairs(kw, a["stride"][1], st.fused["attrs"]["kernel"][0], a["weight_bits"])
         assert st.fused and pairs == (a["weight_bits"] < 8), case    # 8-bit weights: the plain AVR loop
         assert (a["weight_bits"], m.tensors[st.inputs[0]]["bits"]) == case[7:], case
     rng = np.random.default_rng(5)

@@ -74,15 +74,14 @@ def avr_kernel_width(weight_bits: int, in_bits: int, kernel_hw, dilation_w: int,
     return int(kw) if ok and kw <= 255 else 0
 
 
-def avr_window_pairs(kernel_width: int, stride_w: int, pool_k: int, weight_bits: int = 4,
-                     input_bits: int = 4) -> bool:
+def avr_window_pairs(kernel_width: int, stride_w: int, pool_k: int, weight_bits: int) -> bool:
     """The PAIRS template argument of a conv step: whether the AVR loops take its windows in
     side-by-side pairs sharing weight and activation loads (src/dmc/kernels/avr/conv2d.h:
     conv_pooled_pairs), which needs the AVR loops (kernel_width), stride_w 1 and a fused max pool
     of even width. An AVR build then compiles the pair loops only. Packed (4/2-bit) weights only:
     the 8-bit-weight pair loops cost ~2.7 KB of flash each more than the plain AVR loops and put
     LeNet-5 Tiny's example sketch 2.3 KB over the Uno's 32 KB (0.8 KB with its first conv alone
-    unpaired). ``input_bits`` is kept for the callers' symmetry; it does not decide."""
+    unpaired)."""
     return bool(kernel_width) and stride_w == 1 and pool_k % 2 == 0 and weight_bits < 8
 
 
@@ -210,7 +209,7 @@ class _Emitter:
             else:
                 kw_arg = self.kernel_widths[index]
                 layout = self.layout(st)
-                pairs = avr_window_pairs(kw_arg, a["stride"][1], pk, a["weight_bits"], ib)
+                pairs = avr_window_pairs(kw_arg, a["stride"][1], pk, a["weight_bits"])
                 # template arguments PAIRS, LAYOUT (src/dmc/kernels/conv2d.h); PAIRS spelled out
                 # only when set or when LAYOUT follows it
                 pairs = ", true" if pairs else (", false" if layout else "")

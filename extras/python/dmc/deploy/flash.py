@@ -29,7 +29,7 @@ _FAST_CONV = {(8, 8, False): 3050, (8, 8, True): 3120, (8, 4, False): 3450, (8, 
 # The pair loops (PAIRS = true: two windows per weight load, fused 2x2 pool), by (weight bits,
 # input bits); they include their padded-edge and gather helpers (measured on LeNet-5 Tiny, Ultra
 # and the sparse LeNet-5's firmwares).
-_PAIR_CONV = {(8, 8): 5750, (8, 4): 5750, (4, 8): 6350, (4, 4): 8350}
+_PAIR_CONV = {(4, 8): 6350, (4, 4): 8350}   # packed weights only (codegen.avr_window_pairs)
 # A second instantiation of the AVR conv loops that differs only in LAYOUT (interleaved rows, a
 # conv over its input) shares the inner loops: it adds one conv2d_outputs (measured: 1.4 KB).
 _LAYOUT_VARIANT = 1400
