@@ -7,7 +7,6 @@
 
 #include "../packing.h"
 #include "../requant.h"
-#include "avr/linear.h"
 #include "dot.h"
 
 DMC_OPTIMIZE_BEGIN
@@ -26,6 +25,7 @@ struct LinearArgs {
 
 }  // namespace dmc
 
+#include "avr/linear.h"
 #if DMC_ARM_DSP
 #include "arm/linear_dsp.h"
 #endif
@@ -41,13 +41,7 @@ void linear(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args) {
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
 #if defined(__AVR__)  // the one dispatch to the AVR inner loop
   avr::memory_barrier();
-  avr::WeightCursor cur = {a.weight, 0, 0};
-  for (uint16_t o = 0; o < a.out_features; ++o) {
-    const int32_t acc = DMC_READ_I32(a.bias + o) + avr::dot_row<WB, IB>(in, a.in_features, cur);
-    const uint16_t q = a.per_channel ? o : 0;
-    Packed<OB>::set(out, o, requantize_to_code(acc, DMC_READ_I16(a.multiplier + q), DMC_READ_U8(a.shift + q),
-                                               a.out_zero_point, a.clamp_lo, a.clamp_hi));
-  }
+  avr::linear_rows<WB, IB, OB>(in, out, a);
   return;
 #endif
   WeightStream<WB> w;

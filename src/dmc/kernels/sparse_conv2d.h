@@ -102,6 +102,11 @@ struct SparseTapsRow {
   DMC_INLINE int32_t window(const uint8_t *in, index_t origin) const {
     return bias + sparse_taps_dot_portable<WB, IB>(in, origin, p, n);
   }
+  /* The larger of the windows at origin and origin + 1 (both inside the input). */
+  DMC_INLINE int32_t pair_max(const uint8_t *in, index_t origin) const {
+    const int32_t a = window(in, origin), b = window(in, (index_t)(origin + 1));
+    return a > b ? a : b;
+  }
 };
 
 }  // namespace dmc
@@ -162,6 +167,28 @@ __attribute__((noinline)) int32_t sparse_taps_border(const uint8_t *in, const Sp
   return acc.sum();
 }
 
+/* A run of pooled outputs of a 2 x 2 pool (stride_w 1) whose windows all lie inside the input. */
+struct SparsePoolRun {
+  index_t origin;          // the first output's top-left window, an element index
+  index_t dy, dx;          // elements to the second pool row, to the next output
+  uint16_t count;
+  index_t o;               // the first output's element
+  int16_t m;
+  uint8_t sh, zp, lo, hi;
+};
+
+/* Per output the two pool rows' side-by-side pairs (pair_max), the larger requantized and
+ * stored. Out of line with few live values: the window loop's frame stays out of the hot path. */
+template <uint8_t WB, uint8_t IB, uint8_t OB>
+__attribute__((noinline)) void sparse_pool_run(const SparseTapsRow<WB, IB> &filter, const uint8_t *in, uint8_t *out,
+                                               const SparsePoolRun &r) {
+  index_t origin = r.origin, o = r.o;
+  for (uint16_t k = r.count; k; --k, origin = (index_t)(origin + r.dx), ++o) {
+    const int32_t top = filter.pair_max(in, origin), bottom = filter.pair_max(in, (index_t)(origin + r.dy));
+    Packed<OB>::set(out, o, requantize_to_code(top > bottom ? top : bottom, r.m, r.sh, r.zp, r.lo, r.hi));
+  }
+}
+
 template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE>
 void sparse_conv2d_outputs(const uint8_t *in, uint8_t *out, const SparseConv2dArgs *flash_args) {
   SparseConv2dArgs a;
@@ -177,6 +204,11 @@ void sparse_conv2d_outputs(const uint8_t *in, uint8_t *out, const SparseConv2dAr
   // window origins advance by constants: no multiplication per window
   const int16_t pool_step_y = (int16_t)(a.pool_s * a.stride_h), pool_step_x = (int16_t)(a.pool_s * a.stride_w);
   const index_t in_row_step = (index_t)a.stride_h * a.in_w;
+  // a 2 x 2 pool with stride_w 1 goes in runs of outputs whose four windows lie inside the
+  // input (sparse_pool_run): the run's first window starts before pair_x_end
+  const bool runs = a.pool_k == 2 && a.stride_w == 1;
+  const uint16_t pair_x_end = g.x_end >= 2 ? (uint16_t)(g.x_end - 1) : 0;
+  const int16_t second_row = (int16_t)a.stride_h;
   index_t o = 0;
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
     const uint16_t q = a.per_channel ? oc : 0;
@@ -189,7 +221,24 @@ void sparse_conv2d_outputs(const uint8_t *in, uint8_t *out, const SparseConv2dAr
     int16_t y_first = (int16_t)-a.pad_top;
     for (uint16_t py = 0; py < a.out_h; ++py, y_first = (int16_t)(y_first + pool_step_y)) {
       int16_t x_first = (int16_t)-a.pad_left;
+      const bool rows_inside = runs && (uint16_t)y_first < g.y_end && (uint16_t)(y_first + second_row) < g.y_end;
       for (uint16_t px = 0; px < a.out_w; ++px, x_first = (int16_t)(x_first + pool_step_x)) {
+        if (rows_inside && (uint16_t)x_first < pair_x_end) {
+          uint16_t count = 1;
+          int16_t x_last = x_first;
+          while (px + count < a.out_w && (uint16_t)(x_last + pool_step_x) < pair_x_end) {
+            ++count;
+            x_last = (int16_t)(x_last + pool_step_x);
+          }
+          const SparsePoolRun run = {(index_t)(chan + (index_t)y_first * a.in_w + (index_t)x_first), in_row_step,
+                                     (index_t)pool_step_x, count, o, m, sh, a.out_zero_point, a.clamp_lo,
+                                     a.clamp_hi};
+          sparse_pool_run<WB, IB, OB>(filter, in, out, run);
+          o = (index_t)(o + count);
+          px = (uint16_t)(px + count - 1);
+          x_first = x_last;
+          continue;
+        }
         int32_t best = kAccMin;
         int16_t y0 = y_first;
         index_t in_row = (index_t)(chan + (index_t)y0 * a.in_w);  // only used for windows inside

@@ -1,13 +1,17 @@
-/* AVR inner loop of linear (see ../linear.h): a weight row is streamed from flash in runs of 8
+/* AVR loops of linear (see ../linear.h): a weight row is streamed from flash in runs of 8
  * products (mac_rows with no skip between runs: 8 elements of 8, 4 or 2 bits keep every phase),
- * then the last in_features % 8 one by one. Rows follow each other in the weight stream, so the
- * stream is positioned once per layer. */
+ * then the last in_features % 8 one by one; rows of 8-bit weights and activations go through one
+ * assembly loop (dot_u8s8). Rows follow each other in the weight stream, so the stream is
+ * positioned once per layer. The loop over outputs (bias, requantization, store) steps flash
+ * pointers instead of indexing: small layers (a sine MLP's) spend most of their cycles there. */
 #ifndef DMC_KERNELS_AVR_LINEAR_H
 #define DMC_KERNELS_AVR_LINEAR_H
 
 #if defined(__AVR__)
 
 #include "mac.h"
+#include "../../packing.h"
+#include "../../requant.h"
 
 DMC_OPTIMIZE_BEGIN
 
@@ -19,6 +23,45 @@ struct WeightCursor {
   const uint8_t *w;
   uint8_t wph, wbyte;
 };
+
+/* sum(x[i] * w[i]) over n 8-bit activations and n 8-bit weights (flash), 1 <= n <= 255, in
+ * assembly inlined into the loop over outputs: MULSU per product, its sign bit flipped (+2^15)
+ * and added into a 24-bit sum that starts at -n * 2^15, so that it ends on the true sum:
+ * |sum| <= 255 * 255 * 128 < 2^23 is exact in 24-bit two's complement and is sign-extended
+ * once. Two products per turn. Advances x and w by n. */
+DMC_INLINE int32_t dot_u8s8(const uint8_t *&x, const uint8_t *&w, uint8_t n) {
+  uint32_t sum;
+  uint8_t xa, wv, k80, zero;
+  asm volatile(
+      "ldi %[k80], 0x80\n\t"
+      "clr %[zero]\n\t"
+      "clr %A[sum]\n\t" "clr %B[sum]\n\t"
+      "mov %C[sum], %[n]\n\t"                // n * 2^15: byte 2 = n >> 1, byte 1 = (n & 1) << 7
+      "lsr %C[sum]\n\t" "ror %B[sum]\n\t"
+      "com %A[sum]\n\t" "com %B[sum]\n\t" "com %C[sum]\n\t"      // negated (24 bits)
+      "subi %A[sum], 0xFF\n\t" "sbci %B[sum], 0xFF\n\t" "sbci %C[sum], 0xFF\n\t"
+      "sbrs %[n], 0\n\t"
+      "rjmp 2f\n\t"
+      "ld %[xa], X+\n\t" "lpm %[wv], Z+\n\t" "mulsu %[wv], %[xa]\n\t" "eor r1, %[k80]\n\t"  // the odd one
+      "add %A[sum], r0\n\t" "adc %B[sum], r1\n\t" "adc %C[sum], %[zero]\n\t"
+      "2:\n\t"
+      "lsr %[n]\n\t"                           // pairs
+      "breq 4f\n\t"
+      "3:\n\t"
+      "ld %[xa], X+\n\t" "lpm %[wv], Z+\n\t" "mulsu %[wv], %[xa]\n\t" "eor r1, %[k80]\n\t"
+      "add %A[sum], r0\n\t" "adc %B[sum], r1\n\t" "adc %C[sum], %[zero]\n\t"
+      "ld %[xa], X+\n\t" "lpm %[wv], Z+\n\t" "mulsu %[wv], %[xa]\n\t" "eor r1, %[k80]\n\t"
+      "add %A[sum], r0\n\t" "adc %B[sum], r1\n\t" "adc %C[sum], %[zero]\n\t"
+      "dec %[n]\n\t"
+      "brne 3b\n\t"
+      "4:\n\t"
+      "clr %D[sum]\n\t"
+      "sbrc %C[sum], 7\n\t" "com %D[sum]\n\t"   // sign-extend to 32 bits
+      "clr r1\n\t"
+      : [sum] "=&d"(sum), [xptr] "+x"(x), [wptr] "+z"(w), [n] "+r"(n), [xa] "=&a"(xa), [wv] "=&a"(wv),
+        [k80] "=&d"(k80), [zero] "=&r"(zero));
+  return (int32_t)sum;
+}
 
 /* sum(in[i] * w[i]) over n activations from element 0 of `in`, weights from the cursor. */
 template <uint8_t WB, uint8_t IB>
@@ -72,6 +115,32 @@ DMC_INLINE int32_t dot_row(const uint8_t *in, uint16_t n, WeightCursor &c) {
   c.wbyte = wbyte;
   c.wph = wph;
   return total + flush<WB>(acc);
+}
+
+/* The loop over outputs: bias + row sum, requantized, stored; the per-channel multiplier and
+ * shift pointers step only when per_channel is set. */
+template <uint8_t WB, uint8_t IB, uint8_t OB>
+void linear_rows(const uint8_t *in, uint8_t *out, const LinearArgs &a) {
+  WeightCursor cur = {a.weight, 0, 0};
+  const uint8_t *bias = (const uint8_t *)a.bias;
+  const uint8_t *m = (const uint8_t *)a.multiplier;
+  const uint8_t *sh = a.shift;
+  const uint8_t m_step = a.per_channel ? 2 : 0, sh_step = a.per_channel ? 1 : 0;
+  const uint8_t zp = a.out_zero_point, lo = a.clamp_lo, hi = a.clamp_hi;
+  const uint16_t n = a.in_features;
+  for (uint16_t o = 0; o < a.out_features; ++o) {
+    int32_t acc = (int32_t)pgm_read_dword(bias);
+    if (WB == 8 && IB == 8 && n <= 255) {
+      const uint8_t *x = in;
+      acc += dot_u8s8(x, cur.w, (uint8_t)n);
+    } else {
+      acc += dot_row<WB, IB>(in, n, cur);
+    }
+    bias += 4;
+    Packed<OB>::set(out, o, requantize_to_code(acc, (int16_t)pgm_read_word(m), pgm_read_byte(sh), zp, lo, hi));
+    m += m_step;
+    sh += sh_step;
+  }
 }
 
 }  // namespace avr
