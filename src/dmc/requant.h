@@ -68,6 +68,12 @@ __attribute__((naked, noinline, const)) inline uint8_t requantize_to_code_avr(in
                                                                               uint8_t, uint8_t) {
   asm volatile(
       "push r28\n\t"
+      // an accumulator that fits 24 bits (signed) takes the short path
+      "mov r19, r24\n\t" "lsl r19\n\t" "sbc r19, r19\n\t"
+      "cp r19, r25\n\t"
+      "brne 20f\n\t"
+      "rjmp 30f\n\t"
+      "20:\n\t"
       "push r29\n\t"
       // P: r26 (low) r27 r28 r29 r30 r31 (high); r19 = 0
       "clr r19\n\t"
@@ -130,6 +136,96 @@ __attribute__((naked, noinline, const)) inline uint8_t requantize_to_code_avr(in
       "mov r24, r12\n\t"
       "9:\n\t"
       "pop r29\n\t"
+      "pop r28\n\t"
+      "ret\n\t"
+      // The short path: P = acc * m in 40 bits (six MULs of the unsigned bytes, then m * 2^24
+      // taken off for a negative acc; r19 = its sign fill), r28 = 0. With t = shift - 1,
+      // q = t / 8 and r = t % 8, the bytes q..q+2 of P are P >> 8q unless higher bytes say it
+      // does not fit 24 bits (then the code saturates by the sign); that is shifted right by r,
+      // and + 1, >> 1 and + zero point are done in 32 bits before the clamp.
+      "30:\n\t"
+      "clr r28\n\t"
+      "mul r22, r20\n\t" "movw r26, r0\n\t"   // a0 * m0 at byte 0
+      "mul r23, r21\n\t" "movw r30, r0\n\t"   // a1 * m1 at byte 2
+      "mul r24, r21\n\t"                        // a2 * m1 at byte 3
+      "mov r25, r1\n\t" "add r31, r0\n\t" "adc r25, r28\n\t"
+      "mul r22, r21\n\t"                        // a0 * m1 at byte 1
+      "add r27, r0\n\t" "adc r30, r1\n\t" "adc r31, r28\n\t" "adc r25, r28\n\t"
+      "mul r23, r20\n\t"                        // a1 * m0 at byte 1
+      "add r27, r0\n\t" "adc r30, r1\n\t" "adc r31, r28\n\t" "adc r25, r28\n\t"
+      "mul r24, r20\n\t"                        // a2 * m0 at byte 2
+      "add r30, r0\n\t" "adc r31, r1\n\t" "adc r25, r28\n\t"
+      "sbrs r19, 0\n\t"
+      "rjmp 31f\n\t"
+      "sub r31, r20\n\t" "sbc r25, r21\n\t"  // signed: - m * 2^24
+      "31:\n\t"
+      "subi r18, 1\n\t"                         // t
+      "mov r20, r18\n\t" "andi r20, 7\n\t"   // r
+      "lsr r18\n\t" "lsr r18\n\t" "lsr r18\n\t"   // q
+      "mov r19, r25\n\t" "lsl r19\n\t" "sbc r19, r19\n\t"   // the sign fill of P
+      "cpi r18, 2\n\t"
+      "breq 42f\n\t"
+      "brlo 40f\n\t"
+      "cpi r18, 4\n\t"
+      "breq 44f\n\t"
+      "brlo 43f\n\t"
+      "mov r24, r16\n\t"                        // q >= 5: P >> t is 0 or -1, rounding to 0
+      "rjmp 52f\n\t"
+      "40:\n\t"
+      "tst r18\n\t"
+      "brne 41f\n\t"
+      "mov r22, r26\n\t" "mov r23, r27\n\t" "mov r24, r30\n\t"   // q = 0
+      "mov r21, r30\n\t" "lsl r21\n\t" "sbc r21, r21\n\t"
+      "cp r21, r31\n\t" "brne 49f\n\t"
+      "cp r21, r25\n\t" "brne 49f\n\t"
+      "rjmp 50f\n\t"
+      "41:\n\t"
+      "mov r22, r27\n\t" "mov r23, r30\n\t" "mov r24, r31\n\t"   // q = 1
+      "mov r21, r31\n\t" "lsl r21\n\t" "sbc r21, r21\n\t"
+      "cp r21, r25\n\t" "brne 49f\n\t"
+      "rjmp 50f\n\t"
+      "43:\n\t"
+      "mov r22, r31\n\t" "mov r23, r25\n\t" "mov r24, r19\n\t"   // q = 3
+      "rjmp 50f\n\t"
+      "44:\n\t"
+      "mov r22, r25\n\t" "mov r23, r19\n\t" "mov r24, r19\n\t"   // q = 4
+      "rjmp 50f\n\t"
+      "49:\n\t"                                  // beyond 24 bits: saturated by the sign
+      "sbrc r25, 7\n\t"
+      "rjmp 56f\n\t"
+      "rjmp 57f\n\t"
+      "42:\n\t"
+      "mov r22, r30\n\t" "mov r23, r31\n\t" "mov r24, r25\n\t"   // q = 2 (the common case: no jump)
+      "50:\n\t"
+      "tst r20\n\t"
+      "breq 51f\n\t"
+      "55:\n\t"
+      "asr r24\n\t" "ror r23\n\t" "ror r22\n\t"
+      "dec r20\n\t"
+      "brne 55b\n\t"
+      "51:\n\t"
+      "mov r21, r24\n\t" "lsl r21\n\t" "sbc r21, r21\n\t"
+      "subi r22, 0xFF\n\t" "sbci r23, 0xFF\n\t" "sbci r24, 0xFF\n\t" "sbci r21, 0xFF\n\t"   // + 1
+      "asr r21\n\t" "ror r24\n\t" "ror r23\n\t" "ror r22\n\t"                                 // >> 1
+      "add r22, r16\n\t" "adc r23, r28\n\t" "adc r24, r28\n\t" "adc r21, r28\n\t"           // + zp
+      "sbrc r21, 7\n\t"
+      "rjmp 56f\n\t"
+      "or r23, r24\n\t" "or r23, r21\n\t"
+      "brne 57f\n\t"
+      "mov r24, r22\n\t"
+      "52:\n\t"                                  // a code 0..255 in r24, clamped to [lo, hi]
+      "cp r24, r14\n\t"
+      "brlo 56f\n\t"
+      "cp r12, r24\n\t"
+      "brlo 57f\n\t"
+      "rjmp 58f\n\t"
+      "56:\n\t"
+      "mov r24, r14\n\t"
+      "rjmp 58f\n\t"
+      "57:\n\t"
+      "mov r24, r12\n\t"
+      "58:\n\t"
+      "clr r1\n\t"
       "pop r28\n\t"
       "ret\n\t");
 }

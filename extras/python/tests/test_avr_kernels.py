@@ -133,12 +133,13 @@ def test_example_models_bit_exact_on_avr(tmp_path):
 
 
 def test_requantization_bit_exact_on_avr(tmp_path):
-    """requantize_to_code on the AVR (32x16 MUL product, no 64-bit arithmetic) against the
-    contract computed in int64 by numpy: every shift 1..62, extreme accumulators and clamps."""
+    """requantize_to_code on the AVR (32x16 MUL product, no 64-bit arithmetic; 24x16 for an
+    accumulator within 24 bits) against the contract computed in int64 by numpy: every shift
+    1..62, extreme accumulators, accumulators at the 24-bit edges and next to clamps and ties."""
     rng = np.random.default_rng(4)
     rows = []
     for shift in range(1, 63):
-        n = 40
+        n = 20
         m = rng.integers(1 << 14, 1 << 15, size=n)
         m[:2] = [1 << 14, (1 << 15) - 1]
         acc = (rng.integers(-(1 << 31), 1 << 31, size=n) >> rng.integers(0, 31, size=n)).astype(np.int64)
@@ -147,6 +148,17 @@ def test_requantization_bit_exact_on_avr(tmp_path):
         lo = rng.integers(0, 128, size=n)
         hi = lo + rng.integers(0, 128, size=n)
         rows += list(zip(acc, m, [shift] * n, zp, lo, hi))
+        # accumulators within 24 bits (the short path): its edges, and values whose result lands
+        # next to a clamp bound or a rounding tie
+        k = 16
+        m24 = rng.integers(1 << 14, 1 << 15, size=k)
+        edge = np.array([(1 << 23) - 1, -(1 << 23), (1 << 23) - 2, -(1 << 23) + 1], dtype=np.int64)
+        target = rng.integers(-300, 300, size=k - 4).astype(np.float64) + rng.choice([0.0, 0.5], size=k - 4)
+        near = np.round(target * 2.0 ** shift / m24[4:]).astype(np.int64) + rng.integers(-1, 2, size=k - 4)
+        acc24 = np.clip(np.concatenate([edge, near]), -(1 << 23), (1 << 23) - 1)
+        zp24 = rng.integers(0, 256, size=k)
+        lo24 = rng.integers(0, 128, size=k)
+        rows += list(zip(acc24, m24, [shift] * k, zp24, lo24, lo24 + rng.integers(0, 128, size=k)))
     # the add kernel's multiplier is 1
     rows += [(a, 1, s, z, 0, 255) for a, s, z in ((1000, 3, 7), (-5000, 2, 128), (123456, 10, 0))]
     acc, m, shift, zp, lo, hi = (np.array(c, dtype=np.int64) for c in zip(*rows))

@@ -37,13 +37,13 @@ void linear(const uint8_t *in, uint8_t *out, const LinearArgs *flash_args) {
 #if DMC_ARM_DSP
   if (arm::linear_dsp<WB, IB, OB>(in, out, flash_args)) return;
 #endif
-  LinearArgs a;
-  DMC_FLASH_COPY(&a, flash_args, sizeof(a));
 #if defined(__AVR__)  // the one dispatch to the AVR inner loop
   avr::memory_barrier();
-  avr::linear_rows<WB, IB, OB>(in, out, a);
+  avr::linear_rows<WB, IB, OB>(in, out, flash_args);
   return;
 #endif
+  LinearArgs a;
+  DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   WeightStream<WB> w;
   w.seek(a.weight, 0);  // rows follow each other in the stream
   for (uint16_t o = 0; o < a.out_features; ++o) {

@@ -38,8 +38,7 @@ DMC_INLINE int32_t dot_u8s8(const uint8_t *&x, const uint8_t *&w, uint8_t n) {
       "clr %A[sum]\n\t" "clr %B[sum]\n\t"
       "mov %C[sum], %[n]\n\t"                // n * 2^15: byte 2 = n >> 1, byte 1 = (n & 1) << 7
       "lsr %C[sum]\n\t" "ror %B[sum]\n\t"
-      "com %A[sum]\n\t" "com %B[sum]\n\t" "com %C[sum]\n\t"      // negated (24 bits)
-      "subi %A[sum], 0xFF\n\t" "sbci %B[sum], 0xFF\n\t" "sbci %C[sum], 0xFF\n\t"
+      "com %C[sum]\n\t" "neg %B[sum]\n\t" "sbci %C[sum], 0xFF\n\t"   // negated (byte 0 stays 0)
       "sbrs %[n], 0\n\t"
       "rjmp 2f\n\t"
       "ld %[xa], X+\n\t" "lpm %[wv], Z+\n\t" "mulsu %[wv], %[xa]\n\t" "eor r1, %[k80]\n\t"  // the odd one
@@ -61,6 +60,18 @@ DMC_INLINE int32_t dot_u8s8(const uint8_t *&x, const uint8_t *&w, uint8_t n) {
       : [sum] "=&d"(sum), [xptr] "+x"(x), [wptr] "+z"(w), [n] "+r"(n), [xa] "=&a"(xa), [wv] "=&a"(wv),
         [k80] "=&d"(k80), [zero] "=&r"(zero));
   return (int32_t)sum;
+}
+
+/* dot_u8s8 over a row longer than 255, in runs; out of line, so that the loop over outputs keeps
+ * its registers (the caller advances its weight pointer by n). */
+__attribute__((noinline)) inline int32_t dot_u8s8_long(const uint8_t *x, uint16_t n, const uint8_t *w) {
+  int32_t total = 0;
+  while (n) {
+    const uint8_t k = n < 255 ? (uint8_t)n : (uint8_t)255;
+    total += dot_u8s8(x, w, k);
+    n = (uint16_t)(n - k);
+  }
+  return total;
 }
 
 /* sum(in[i] * w[i]) over n activations from element 0 of `in`, weights from the cursor. */
@@ -117,29 +128,42 @@ DMC_INLINE int32_t dot_row(const uint8_t *in, uint16_t n, WeightCursor &c) {
   return total + flush<WB>(acc);
 }
 
-/* The loop over outputs: bias + row sum, requantized, stored; the per-channel multiplier and
- * shift pointers step only when per_channel is set. */
+/* The loop over outputs: bias + row sum, requantized, stored; the multiplier and shift pointers
+ * step only when per_channel is set. The arguments are read from flash field by
+ * field (a copy of the whole struct costs more than the fields a small layer uses). */
 template <uint8_t WB, uint8_t IB, uint8_t OB>
-void linear_rows(const uint8_t *in, uint8_t *out, const LinearArgs &a) {
-  WeightCursor cur = {a.weight, 0, 0};
-  const uint8_t *bias = (const uint8_t *)a.bias;
-  const uint8_t *m = (const uint8_t *)a.multiplier;
-  const uint8_t *sh = a.shift;
-  const uint8_t m_step = a.per_channel ? 2 : 0, sh_step = a.per_channel ? 1 : 0;
-  const uint8_t zp = a.out_zero_point, lo = a.clamp_lo, hi = a.clamp_hi;
-  const uint16_t n = a.in_features;
-  for (uint16_t o = 0; o < a.out_features; ++o) {
+void linear_rows(const uint8_t *in, uint8_t *out, const LinearArgs *fa) {
+  WeightCursor cur = {(const uint8_t *)pgm_read_word(&fa->weight), 0, 0};
+  const uint8_t *bias = (const uint8_t *)pgm_read_word(&fa->bias);
+  const uint8_t *m = (const uint8_t *)pgm_read_word(&fa->multiplier);
+  const uint8_t *sh = (const uint8_t *)pgm_read_word(&fa->shift);
+  const uint8_t per_channel = pgm_read_byte(&fa->per_channel);
+  const uint8_t zp = pgm_read_byte(&fa->out_zero_point), lo = pgm_read_byte(&fa->clamp_lo);
+  const uint8_t hi = pgm_read_byte(&fa->clamp_hi);
+  const uint16_t n = pgm_read_word(&fa->in_features);
+  index_t o = 0;
+  for (uint16_t left = pgm_read_word(&fa->out_features); left; --left) {
     int32_t acc = (int32_t)pgm_read_dword(bias);
     if (WB == 8 && IB == 8 && n <= 255) {
       const uint8_t *x = in;
       acc += dot_u8s8(x, cur.w, (uint8_t)n);
+    } else if (WB == 8 && IB == 8) {
+      acc += dot_u8s8_long(in, n, cur.w);
+      cur.w += n;
     } else {
       acc += dot_row<WB, IB>(in, n, cur);
     }
     bias += 4;
-    Packed<OB>::set(out, o, requantize_to_code(acc, (int16_t)pgm_read_word(m), pgm_read_byte(sh), zp, lo, hi));
-    m += m_step;
-    sh += sh_step;
+    const uint8_t code = requantize_to_code(acc, (int16_t)pgm_read_word(m), pgm_read_byte(sh), zp, lo, hi);
+    if (OB == 8) {
+      *out++ = code;
+    } else {
+      Packed<OB>::set(out, o++, code);
+    }
+    if (per_channel) {
+      m += 2;
+      ++sh;
+    }
   }
 }
 
