@@ -1071,9 +1071,9 @@ void lenet_predict() {
 #if DMC_ARM_DSP
   dmc::arm::set_scratch(lenet_arena + 806, 2171u);
 #endif
-  dmc::conv2d<8, 8, 4, 5, false, dmc::kInterleavedOut | dmc::kOverlapping>(lenet_arena + 22, lenet_arena + 0, &a_conv2d_0);  // conv2d_0: conv2d + fused max pool 2x2/2 (written over its input, 22 B below it)
+  dmc::conv2d<8, 8, 4, 5, true, dmc::kInterleavedOut | dmc::kOverlapping | dmc::kGroupCut>(lenet_arena + 22, lenet_arena + 0, &a_conv2d_0);  // conv2d_0: conv2d + fused max pool 2x2/2 (written over its input, 22 B below it)
   DMC_PROFILE_STEP(0);
-  dmc::conv2d<8, 4, 4, 5, false, dmc::kInterleavedIn>(lenet_arena + 0, lenet_arena + 196, &a_conv2d_1);  // conv2d_1: conv2d + fused max pool 2x2/2
+  dmc::conv2d<8, 4, 4, 5, true, dmc::kInterleavedIn | dmc::kUnpadded>(lenet_arena + 0, lenet_arena + 196, &a_conv2d_1);  // conv2d_1: conv2d + fused max pool 2x2/2
   DMC_PROFILE_STEP(1);
   dmc::linear<4, 4, 4>(lenet_arena + 196, lenet_arena + 0, &a_linear_0);  // linear_0: linear
   DMC_PROFILE_STEP(2);

@@ -80,8 +80,7 @@ def main() -> int:
     out = ROOT / "extras" / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "sparse_kernels.json").write_text(json.dumps(rows, indent=1) + "\n")
-    lines = ["# Sparse vs dense kernels on the simulated Uno (simavr, exact cycles)", "",
-             "| layer | bits | sparsity | nonzeros | dense cycles | sparse cycles | sparse / dense | sparse cycles / nonzero "
+    lines = ["| layer | bits | sparsity | nonzeros | dense cycles | sparse cycles | sparse / dense | sparse cycles / nonzero "
              "| dense B | sparse B |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

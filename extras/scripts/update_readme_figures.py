@@ -7,6 +7,8 @@
     <!-- figures:search --> ... <!-- /figures:search -->   extras/experiments/lenet5/results/search/search_frontier.md
     <!-- figures:sparse_lenet5 --> ... <!-- /figures:sparse_lenet5 -->
                                   extras/experiments/sparse_lenet5/results/sparse_lenet5_table.md
+    <!-- figures:sparse_kernels --> ... <!-- /figures:sparse_kernels -->
+                                  extras/benchmarks/results/sparse_kernels.md
 """
 import re
 import sys
@@ -18,7 +20,8 @@ SOURCES = {"lenet5": "extras/experiments/lenet5/results/lenet5_table.md",
            "uno_layers": "extras/benchmarks/results/uno_layers.md",
            "m4": "extras/benchmarks/results/m4.md",
            "search": "extras/experiments/lenet5/results/search/search_frontier.md",
-           "sparse_lenet5": "extras/experiments/sparse_lenet5/results/sparse_lenet5_table.md"}
+           "sparse_lenet5": "extras/experiments/sparse_lenet5/results/sparse_lenet5_table.md",
+           "sparse_kernels": "extras/benchmarks/results/sparse_kernels.md"}
 
 
 def main() -> int:

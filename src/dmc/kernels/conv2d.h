@@ -57,6 +57,11 @@ enum ConvLayout : uint8_t {
   kInterleavedIn = 1,   // the input is HCW
   kInterleavedOut = 2,  // the output is HCW
   kOverlapping = 4,     // the output overlaps the input: it must be computed row by row
+  kUnpadded = 8,        // no padding (AVR pair loops: the pooled rows' runs cover every group, so
+                        // the edge loops are left out; a group outside a run, which the runs'
+                        // arithmetic does not produce, would take the portable window loop)
+  kGroupCut = 16,       // AVR pair loops: every group at the padding is one input channel's 2 x 2
+                        // (avr::group_cut_fits), so the general padded pair loop is left out
 };
 
 /* Element strides (between channels, between rows) of a C x H x W tensor. */
@@ -111,12 +116,71 @@ DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, uint32_t 
   return acc;
 }
 
-/* The output loops shared by conv2d and depthwise_conv2d: per (pooled) output row, per output
- * channel its bias and requantization constants, per position the max over the pool window. */
 #ifndef DMC_AVR_COLD
 #define DMC_AVR_COLD  // (avr/mac.h: compiled for size on AVR)
 #endif
 
+/* The max over the pool_k x pool_k windows whose first one starts at (y0, x0) (bias included). */
+template <uint8_t WB, uint8_t IB, bool INTERLEAVED>
+int32_t pooled_window_max(const uint8_t *in, const Conv2dArgs &a, uint32_t filter, uint16_t c0, uint16_t n_c,
+                          int16_t y0, int16_t x0, int32_t bias) {
+  int32_t best = kAccMin;
+  for (uint8_t dy = 0; dy < a.pool_k; ++dy) {
+    const int16_t y = (int16_t)(y0 + dy * a.stride_h);
+    for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
+      const int32_t acc =
+          conv_window<WB, IB, INTERLEAVED>(in, a, filter, c0, n_c, y, (int16_t)(x0 + dx * a.stride_w), bias);
+      if (acc > best) best = acc;
+    }
+  }
+  return best;
+}
+
+/* pooled_window_max with the bit widths and the input layout at run time: one small shared copy
+ * for the groups that the AVR pair loops' runs and edge loops are built not to meet (kUnpadded,
+ * kGroupCut), so that such a group, were it ever met, is still computed exactly. */
+__attribute__((noinline)) DMC_AVR_COLD inline int32_t pooled_window_max_any(
+    const uint8_t *in, const Conv2dArgs &a, uint32_t filter, uint16_t c0, uint16_t n_c, int16_t y0, int16_t x0,
+    int32_t bias, uint8_t wb, uint8_t ib, bool interleaved) {
+  const TensorStrides st = tensor_strides(interleaved, a.in_c, a.in_h, a.in_w);
+  const uint8_t per_byte = (uint8_t)(8 / wb), sign = (uint8_t)(1u << (wb - 1)), mask = (uint8_t)((1u << wb) - 1u);
+  const uint8_t lg = wb == 8 ? 0 : wb == 4 ? 1 : 2;  // log2(per_byte): no 32-bit division
+  const uint8_t *const w0 = a.weight + (filter >> lg);
+  const uint8_t ph0 = (uint8_t)((uint8_t)filter & (per_byte - 1));
+  int32_t best = kAccMin;
+  for (uint8_t dy = 0; dy < a.pool_k; ++dy) {
+    for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
+      const int16_t wy = (int16_t)(y0 + dy * a.stride_h), wx = (int16_t)(x0 + dx * a.stride_w);
+      int32_t acc = bias;
+      const uint8_t *w = w0;
+      uint8_t ph = ph0;
+      for (uint16_t c = 0; c < n_c; ++c) {
+        for (uint8_t ky = 0; ky < a.kernel_h; ++ky) {
+          const int16_t iy = (int16_t)(wy + ky * a.dilation_h);
+          for (uint8_t kx = 0; kx < a.kernel_w; ++kx) {
+            const int16_t ix = (int16_t)(wx + kx * a.dilation_w);
+            const uint8_t v = iy >= 0 && iy < (int16_t)a.in_h && ix >= 0 && ix < (int16_t)a.in_w
+                                  ? get_packed_value(in, (index_t)((c0 + c) * st.chan + (index_t)iy * st.row + ix), ib)
+                                  : a.in_zero_point;
+            uint8_t field = DMC_READ_U8(w);
+            for (uint8_t i = ph; i; --i) field = (uint8_t)(field >> wb);
+            if (++ph == per_byte) {
+              ph = 0;
+              ++w;
+            }
+            field &= mask;
+            acc += mul_u8_s8(v, (int8_t)((int8_t)(field ^ sign) - (int8_t)sign));
+          }
+        }
+      }
+      if (acc > best) best = acc;
+    }
+  }
+  return best;
+}
+
+/* The output loops shared by conv2d and depthwise_conv2d: per (pooled) output row, per output
+ * channel its bias and requantization constants, per position the max over the pool window. */
 template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE, uint8_t KW, bool PAIRS = false,
           uint8_t LAYOUT = kPlainLayout>
 DMC_AVR_COLD void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args) {
@@ -192,9 +256,16 @@ DMC_AVR_COLD void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dAr
             x0 = (int16_t)(x0 + (run - 1) * a.pool_s);
             continue;
           }
-          const int32_t best =
-              bias + (PAIRS ? avr::conv_pooled_pairs<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c, y0, x0)
-                            : avr::conv_pooled<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c, y0, x0));
+          int32_t best;
+          if (PAIRS && ((LAYOUT & kUnpadded) || ((LAYOUT & kGroupCut) && !avr::group_cut_fits<KW == 0 ? 1 : KW>(g, n_c)))) {
+            // (not reached: see kUnpadded, kGroupCut)
+            best = pooled_window_max_any(in, a, filter, c0, n_c, y0, x0, bias, WB, IB, (LAYOUT & kInterleavedIn) != 0);
+          } else if (PAIRS) {
+            best = bias + avr::conv_pooled_pairs<WB, IB, KW == 0 ? 1 : KW, (LAYOUT & kGroupCut) != 0>(g, filter, c0,
+                                                                                                       n_c, y0, x0);
+          } else {
+            best = bias + avr::conv_pooled<WB, IB, KW == 0 ? 1 : KW>(g, filter, c0, n_c, y0, x0);
+          }
           Packed<OB>::set(out, o++, requantize_to_code(best, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
         }
       }
@@ -212,16 +283,9 @@ DMC_AVR_COLD void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dAr
       const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
       index_t o = (index_t)((index_t)oc * os.chan + (index_t)py * os.row);
       for (uint16_t px = 0; px < a.out_w; ++px) {
-        int32_t best = kAccMin;
-        for (uint8_t dy = 0; dy < a.pool_k; ++dy) {
-          const int16_t y0 = (int16_t)((py * a.pool_s + dy) * a.stride_h) - a.pad_top;
-          for (uint8_t dx = 0; dx < a.pool_k; ++dx) {
-            const int16_t x0 = (int16_t)((px * a.pool_s + dx) * a.stride_w) - a.pad_left;
-            const int32_t acc =
-                conv_window<WB, IB, (LAYOUT & kInterleavedIn) != 0>(in, a, filter, c0, n_c, y0, x0, bias);
-            if (acc > best) best = acc;
-          }
-        }
+        const int32_t best = pooled_window_max<WB, IB, (LAYOUT & kInterleavedIn) != 0>(
+            in, a, filter, c0, n_c, (int16_t)(py * a.pool_s * a.stride_h - a.pad_top),
+            (int16_t)(px * a.pool_s * a.stride_w - a.pad_left), bias);
         Packed<OB>::set(out, o++, requantize_to_code(best, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
       }
     }

@@ -74,15 +74,13 @@ def avr_kernel_width(weight_bits: int, in_bits: int, kernel_hw, dilation_w: int,
     return int(kw) if ok and kw <= 255 else 0
 
 
-def avr_window_pairs(kernel_width: int, stride_w: int, pool_k: int, weight_bits: int) -> bool:
+def avr_window_pairs(kernel_width: int, stride_w: int, pool_k: int) -> bool:
     """The PAIRS template argument of a conv step: whether the AVR loops take its windows in
     side-by-side pairs sharing weight and activation loads (src/dmc/kernels/avr/conv2d.h:
     conv_pooled_pairs), which needs the AVR loops (kernel_width), stride_w 1 and a fused max pool
-    of even width. An AVR build then compiles the pair loops only. Packed (4/2-bit) weights only:
-    the 8-bit-weight pair loops cost ~2.7 KB of flash each more than the plain AVR loops and put
-    LeNet-5 Tiny's example sketch 2.3 KB over the Uno's 32 KB (0.8 KB with its first conv alone
-    unpaired)."""
-    return bool(kernel_width) and stride_w == 1 and pool_k % 2 == 0 and weight_bits < 8
+    of even width. An AVR build then compiles the pair loops only (about 5 KB per signature with
+    8-bit weights; a layer without padding leaves their edge loops out, see CodeGen.layout)."""
+    return bool(kernel_width) and stride_w == 1 and pool_k % 2 == 0
 
 
 def avr_kernel_widths(model: IntModel, p: Plan) -> dict[int, int]:
@@ -139,11 +137,24 @@ class _Emitter:
         t = self.m.tensors[tensor]
         return t["bits"], t["zero_point"], (1 << t["bits"]) - 1
 
-    def layout(self, st) -> str:
-        """The LAYOUT template argument of a conv step (src/dmc/kernels/conv2d.h), '' when plain."""
+    def layout(self, st, pairs: bool = False) -> str:
+        """The LAYOUT template argument of a conv step (src/dmc/kernels/conv2d.h), '' when plain;
+        kUnpadded on a step whose every 2 x 2 pool group the AVR pair loops' runs take (no
+        padding; the conditions of conv2d_outputs' pair_pool_row), so its edge loops are left out;
+        kGroupCut on one whose groups at the padding all go to conv_group_cut (one input channel)."""
+        a = st.op["attrs"]
+        n_c, kh, kw = a["weight_shape"][1:]
+        ib = self.m.tensors[st.inputs[0]]["bits"]
+        pk, ps = (st.fused["attrs"]["kernel"][0], st.fused["attrs"]["stride"][0]) if st.fused else (1, 1)
+        unpadded = (pairs and not any(a["padding"]) and pk == 2 and n_c * kh * kw <= 256
+                    and (ib == 8 or ps % 2 == 0) and self.m.tensors[st.output]["shape"][-1] <= 255)
+        # avr::group_cut_fits for every group (kMaxGroupCodes = 36 gathered codes)
+        group_cut = (pairs and not unpadded and n_c == 1 and pk == 2 and a["dilation"][0] == 1
+                     and (kh + a["stride"][0]) * (kw + 1) <= 36)
         bits = [name for on, name in ((self.p.layout(st.inputs[0]) == HCW, "dmc::kInterleavedIn"),
                                       (self.p.layout(st.output) == HCW, "dmc::kInterleavedOut"),
-                                      (self.p.overlapping(st), "dmc::kOverlapping")) if on]
+                                      (self.p.overlapping(st), "dmc::kOverlapping"),
+                                      (unpadded, "dmc::kUnpadded"), (group_cut, "dmc::kGroupCut")) if on]
         return f", {' | '.join(bits)}" if bits else ""
 
     def weights(self, op):
@@ -208,8 +219,8 @@ class _Emitter:
                                   f"{self.buf(ins[0])}, {self.buf(st.output)}, &a_{c}{groups});  // {desc}")
             else:
                 kw_arg = self.kernel_widths[index]
-                layout = self.layout(st)
-                pairs = avr_window_pairs(kw_arg, a["stride"][1], pk, a["weight_bits"])
+                pairs = avr_window_pairs(kw_arg, a["stride"][1], pk)
+                layout = self.layout(st, pairs)
                 # template arguments PAIRS, LAYOUT (src/dmc/kernels/conv2d.h); PAIRS spelled out
                 # only when set or when LAYOUT follows it
                 pairs = ", true" if pairs else (", false" if layout else "")

@@ -348,7 +348,7 @@ def conv_layer_source(weight, value_bits: int, x, bias, multiplier: int, shift: 
         dense_part = f"""{c_array("weight", np.frombuffer(pack(w.ravel(), value_bits, signed=True), np.uint8))}
 static const dmc::Conv2dArgs dense_args DMC_FLASH = {{weight, bias, multiplier, shift, {geom}}};"""
         kw_arg = avr_kernel_width(value_bits, 8, (kh, kw), 1, wd)
-        pairs = "true" if avr_window_pairs(kw_arg, 1, pool, value_bits) else "false"
+        pairs = "true" if avr_window_pairs(kw_arg, 1, pool) else "false"
         dense_call = f"""  stamp(3);
   dmc::conv2d<{value_bits}, 8, 8, {kw_arg}, {pairs}>(in, out, &dense_args);
   stamp(4);

@@ -438,9 +438,18 @@ __attribute__((noinline)) DMC_AVR_COLD int32_t conv_group_cut(const Window &g, c
   return best;
 }
 
+/* Whether conv_group_cut takes a pool group of this layer: one input channel's 2 x 2 group whose
+ * rows fit its gather buffer. */
+template <uint8_t KW>
+DMC_INLINE bool group_cut_fits(const Window &g, uint16_t n_c) {
+  return n_c == 1 && g.pool_k == 2 && g.dilation_h == 1 && (uint16_t)(g.kernel_h + g.stride_h) * (KW + 1) <= kMaxGroupCodes;
+}
+
 /* conv_pooled for an even pool_k and stride_w = 1: the windows of a pool row go in side-by-side
- * pairs, each weight loaded once for two windows and each activation once for both. */
-template <uint8_t WB, uint8_t IB, uint8_t KW>
+ * pairs, each weight loaded once for two windows and each activation once for both. CUT_ONLY
+ * (the caller checked group_cut_fits): groups at the padding go to conv_group_cut only, and
+ * conv_pair_padded is not compiled. */
+template <uint8_t WB, uint8_t IB, uint8_t KW, bool CUT_ONLY = false>
 __attribute__((noinline)) DMC_AVR_COLD int32_t conv_pooled_pairs(const Window &g, uint32_t filter, uint16_t c0, uint16_t n_c,
                                                     int16_t y0, int16_t x0) {
   const uint8_t *w;
@@ -470,10 +479,7 @@ __attribute__((noinline)) DMC_AVR_COLD int32_t conv_pooled_pairs(const Window &g
     Acc all = {best, terms};
     return flush<WB>(all);
   }
-  if (n_c == 1 && span == 1 && g.dilation_h == 1 &&
-      (uint16_t)(g.kernel_h + g.stride_h) * (KW + 1) <= kMaxGroupCodes) {
-    return conv_group_cut<WB, IB, KW>(g, w, wph, wbyte, c0, y0, x0);
-  }
+  if (CUT_ONLY || group_cut_fits<KW>(g, n_c)) return conv_group_cut<WB, IB, KW>(g, w, wph, wbyte, c0, y0, x0);
   int32_t best = kAccMin;
   int16_t y = y0;
   for (uint8_t dy = 0; dy <= span; ++dy, y = (int16_t)(y + g.stride_h)) {

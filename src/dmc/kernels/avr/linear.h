@@ -91,6 +91,12 @@ DMC_INLINE int32_t dot_row(const uint8_t *in, uint16_t n, WeightCursor &c) {
     runs = (uint16_t)(runs - r);
     if (WB == 8) {
       mac_rows<WB, IB, kRun, 0, 0>(acc, x, w, wbyte, r, no_skip);
+    } else if (WB == 4) {  // (two phases: one copy of the loop each)
+      if (wph) {
+        mac_rows<WB, IB, kRun, 1, 0>(acc, x, w, wbyte, r, no_skip);
+      } else {
+        mac_rows<WB, IB, kRun, 0, 0>(acc, x, w, wbyte, r, no_skip);
+      }
     } else switch (wph) {  // a run of 8 ends on the phase it started on
       case 0: mac_rows<WB, IB, kRun, 0, 0>(acc, x, w, wbyte, r, no_skip); break;
       case 1: mac_rows<WB, IB, kRun, 1 & Phase<WB>::kMask, 0>(acc, x, w, wbyte, r, no_skip); break;
@@ -109,6 +115,12 @@ DMC_INLINE int32_t dot_row(const uint8_t *in, uint16_t n, WeightCursor &c) {
     tail = (uint8_t)(tail - rows * kTailRow);
     if (WB == 8) {
       mac_rows<WB, IB, kTailRow, 0, 0>(acc, x, w, wbyte, rows, no_skip);
+    } else if (WB == 4) {
+      if (wph) {
+        mac_rows<WB, IB, kTailRow, 1, 0>(acc, x, w, wbyte, rows, no_skip);
+      } else {
+        mac_rows<WB, IB, kTailRow, 0, 0>(acc, x, w, wbyte, rows, no_skip);
+      }
     } else switch (wph) {
       case 0: mac_rows<WB, IB, kTailRow, 0, 0>(acc, x, w, wbyte, rows, no_skip); break;
       case 1: mac_rows<WB, IB, kTailRow, 1 & Phase<WB>::kMask, 0>(acc, x, w, wbyte, rows, no_skip); break;
