@@ -295,8 +295,9 @@ DMC_INLINE acc24_t pair_pool_max_body(const PairStream &ws0, const uint8_t *x0, 
 /* n rows of kCols 8-bit codes from input row `row` (element index, at input row iy; the next
  * rows row_step / dilation_h further on) into dst: the columns [kx_lo, kx_hi) read from the input
  * where the row is inside it, zin everywhere else. */
+/* gather_rows compiled for size: 8-bit codes, where a gather is a plain copy. */
 template <uint8_t IB, uint8_t kCols>
-__attribute__((noinline)) DMC_AVR_COLD void gather_rows(const Window &g, uint8_t *dst, index_t row, int16_t iy, uint8_t n, uint8_t kx_lo,
+__attribute__((noinline)) DMC_AVR_COLD void gather_rows_compact(const Window &g, uint8_t *dst, index_t row, int16_t iy, uint8_t n, uint8_t kx_lo,
                               uint8_t kx_hi) {
   for (uint8_t k = 0; k < n; ++k, row += g.row_step, iy = (int16_t)(iy + g.dilation_h), dst += kCols) {
     for (uint8_t kx = 0; kx < kCols; ++kx) dst[kx] = g.zin;
@@ -317,6 +318,85 @@ __attribute__((noinline)) DMC_AVR_COLD void gather_rows(const Window &g, uint8_t
       }
     }
   }
+}
+
+template <uint8_t IB, uint8_t kCols>
+__attribute__((noinline)) void gather_rows(const Window &g, uint8_t *dst, index_t row, int16_t iy, uint8_t n,
+                                           uint8_t kx_lo, uint8_t kx_hi) {
+  // (speed matters: each group at a padded layer's edge gathers a few dozen codes.) The rows go
+  // in three runs, above the input, inside it and below it, so that the loop over the rows
+  // inside carries no bounds, and a row's nibbles are unpacked in assembly; 8-bit codes take the
+  // compact loop
+  if (IB == 8) {
+    gather_rows_compact<IB, kCols>(g, dst, row, iy, n, kx_lo, kx_hi);
+    return;
+  }
+  const uint8_t zin = g.zin;
+  const uint8_t inside = kx_lo < kx_hi ? (uint8_t)(kx_hi - kx_lo) : 0;
+  uint8_t above = 0, within = 0;
+  if (inside) {
+    const int16_t in_h = (int16_t)g.in_h;
+    for (uint8_t k = n; k; --k, iy = (int16_t)(iy + g.dilation_h)) {
+      if (iy < 0) {
+        ++above;
+      } else if (iy < in_h) {
+        ++within;
+      }
+    }
+  } else {
+    above = n;
+  }
+  uint8_t *d = dst;
+  for (uint8_t i = (uint8_t)(above * kCols); i; --i) *d++ = zin;
+  row = (index_t)(row + (index_t)above * g.row_step + kx_lo);
+  const index_t step = g.row_step;
+  const uint8_t after = (uint8_t)(kCols - kx_lo - inside);
+  const uint8_t *in = g.in;
+  for (uint8_t k = within; k; --k, row = (index_t)(row + step)) {
+    // kx_lo codes zin, `inside` nibbles from the row (from a high nibble when row is odd), `after` zin
+    const uint8_t *src = in + (row >> 1);
+    const uint8_t odd = (uint8_t)row;
+    uint8_t c, t, u;
+    asm volatile(
+        "mov %[c], %[lo]\n\t"
+        "tst %[c]\n\t"
+        "breq 2f\n\t"
+        "1:\n\t"
+        "st Z+, %[zin]\n\t"
+        "dec %[c]\n\t"
+        "brne 1b\n\t"
+        "2:\n\t"
+        "mov %[c], %[in]\n\t"
+        "sbrs %[odd], 0\n\t"
+        "rjmp 3f\n\t"
+        "ld %[t], X+\n\t" "swap %[t]\n\t" "andi %[t], 0x0F\n\t" "st Z+, %[t]\n\t"
+        "dec %[c]\n\t"
+        "3:\n\t"
+        "cpi %[c], 2\n\t"
+        "brlo 4f\n\t"
+        "ld %[t], X+\n\t"
+        "mov %[u], %[t]\n\t" "andi %[u], 0x0F\n\t" "st Z+, %[u]\n\t"
+        "swap %[t]\n\t" "andi %[t], 0x0F\n\t" "st Z+, %[t]\n\t"
+        "subi %[c], 2\n\t"
+        "rjmp 3b\n\t"
+        "4:\n\t"
+        "tst %[c]\n\t"
+        "breq 5f\n\t"
+        "ld %[t], X\n\t" "andi %[t], 0x0F\n\t" "st Z+, %[t]\n\t"
+        "5:\n\t"
+        "mov %[c], %[after]\n\t"
+        "tst %[c]\n\t"
+        "breq 7f\n\t"
+        "6:\n\t"
+        "st Z+, %[zin]\n\t"
+        "dec %[c]\n\t"
+        "brne 6b\n\t"
+        "7:\n\t"
+        : [d] "+z"(d), [src] "+x"(src), [c] "=&d"(c), [t] "=&d"(t), [u] "=&d"(u)
+        : [lo] "r"(kx_lo), [in] "r"(inside), [after] "r"(after), [zin] "r"(zin), [odd] "r"(odd)
+        : "memory");
+  }
+  for (uint8_t i = (uint8_t)((n - above - within) * kCols); i; --i) *d++ = zin;
 }
 
 /* The same for a pair that touches the padding. When the pair's kernel_w + 1 columns are all
@@ -410,6 +490,14 @@ __attribute__((noinline)) void pair_pool_row(const PairRow &j) {
   }
 }
 
+/* The largest raw sum of the two pool rows' pairs over gathered rows of KW + 1 codes (one channel,
+ * each sum within 24 bits): one call for the four windows. */
+template <uint8_t WB, uint8_t KW>
+__attribute__((noinline)) acc24_t pair_group_max(const PairStream &ws, const uint8_t *codes, uint8_t rows,
+                                                 uint16_t pass_bytes) {
+  return pair_pool_max_body<WB, 8, KW>(ws, codes, 0, rows, 1, 0, 0, 2, pass_bytes);
+}
+
 /* A 2 x 2 pool group of one channel whose pairs are cut by a left or right edge (dilation_h 1):
  * the kernel_h + stride_h rows both pool rows read are gathered once, then each pool row's pair
  * runs over its kernel_h of them. Returns the max of the four sums. */
@@ -423,6 +511,12 @@ __attribute__((noinline)) DMC_AVR_COLD int32_t conv_group_cut(const Window &g, c
   const uint8_t kx_hi = right < kCols ? (uint8_t)(right > 0 ? right : 0) : kCols;
   const index_t origin = (index_t)c0 * g.plane + (index_t)(y0 * (int16_t)g.row_stride + x0);  // wraps; used inside only
   gather_rows<IB, KW + 1>(g, codes, origin, y0, (uint8_t)(g.kernel_h + g.stride_h), kx_lo, kx_hi);
+  if (WB < 8) {  // one call for the four windows (8-bit weights: the smaller loop below)
+    const PairStream ws = {w, wph, wbyte};
+    Acc all = {pair_group_max<WB, KW>(ws, codes, g.kernel_h, (uint16_t)(g.stride_h * kCols)),
+               (uint16_t)(KW * g.kernel_h)};
+    return flush<WB>(all);
+  }
   int32_t r[2] = {0, 0}, best = kAccMin;
   const uint16_t no_skip = 0;
   for (uint8_t dy = 0; dy < 2; ++dy) {
