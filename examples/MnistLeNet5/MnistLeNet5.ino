@@ -13,10 +13,11 @@
  * replaces the committed one (see the README, "PlatformIO").
  *
  * Both models fit an Uno (see `dmc inspect lenet5_ultra.dmc --board uno`): lenet5_ultra.dmc
- * (2.6 KB of weights, 98.97% on the MNIST test set, ~13 KB flash and ~1.9 KB SRAM for the whole
- * sketch, 0.85 s per digit) and lenet5_tiny.dmc (16 KB of weights, 98.65%, 0.44 s per digit).
- * lenet5_sparse.dmc is LeNet-5 with 80% of its 4-bit weights pruned and stored sparse (8.3 KB,
- * 99.08%, 1.0 s per digit on the simulated Uno; extras/experiments/sparse_lenet5).
+ * (2.6 KB of weights, 98.97% on the MNIST test set, ~20 KB flash and ~1.8 KB SRAM for the whole
+ * sketch, 0.22 s per digit) and lenet5_tiny.dmc (16 KB of weights, 98.65%, 0.14 s per digit; with
+ * it this sketch fills the Uno's flash to the last 50 bytes).
+ * lenet5_sparse.dmc is LeNet-5 with 80% of its 4-bit weights pruned and stored sparse (8.7 KB,
+ * 99.08%, 0.23 s per digit on the simulated Uno; extras/experiments/sparse_lenet5).
  * For the tightest SRAM, build with -DSERIAL_RX_BUFFER_SIZE=16 -DSERIAL_TX_BUFFER_SIZE=16.
  */
 #include <DeepMicroCompression.h>

@@ -122,8 +122,8 @@ DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, uint32_t 
 
 /* The max over the pool_k x pool_k windows whose first one starts at (y0, x0) (bias included). */
 template <uint8_t WB, uint8_t IB, bool INTERLEAVED>
-int32_t pooled_window_max(const uint8_t *in, const Conv2dArgs &a, uint32_t filter, uint16_t c0, uint16_t n_c,
-                          int16_t y0, int16_t x0, int32_t bias) {
+DMC_INLINE int32_t pooled_window_max(const uint8_t *in, const Conv2dArgs &a, uint32_t filter, uint16_t c0, uint16_t n_c,
+                                     int16_t y0, int16_t x0, int32_t bias) {
   int32_t best = kAccMin;
   for (uint8_t dy = 0; dy < a.pool_k; ++dy) {
     const int16_t y = (int16_t)(y0 + dy * a.stride_h);
