@@ -62,18 +62,6 @@ DMC_INLINE int32_t dot_u8s8(const uint8_t *&x, const uint8_t *&w, uint8_t n) {
   return (int32_t)sum;
 }
 
-/* dot_u8s8 over a row longer than 255, in runs; out of line, so that the loop over outputs keeps
- * its registers (the caller advances its weight pointer by n). */
-__attribute__((noinline)) inline int32_t dot_u8s8_long(const uint8_t *x, uint16_t n, const uint8_t *w) {
-  int32_t total = 0;
-  while (n) {
-    const uint8_t k = n < 255 ? (uint8_t)n : (uint8_t)255;
-    total += dot_u8s8(x, w, k);
-    n = (uint16_t)(n - k);
-  }
-  return total;
-}
-
 /* sum(in[i] * w[i]) over n activations from element 0 of `in`, weights from the cursor. */
 template <uint8_t WB, uint8_t IB>
 DMC_INLINE int32_t dot_row(const uint8_t *in, uint16_t n, WeightCursor &c) {
@@ -138,6 +126,13 @@ DMC_INLINE int32_t dot_row(const uint8_t *in, uint16_t n, WeightCursor &c) {
   c.wbyte = wbyte;
   c.wph = wph;
   return total + flush<WB>(acc);
+}
+
+/* An 8-bit row longer than dot_u8s8 takes: the unrolled runs of dot_row; out of line, so that the
+ * loop over outputs keeps its registers (the caller advances its weight pointer by n). */
+__attribute__((noinline)) inline int32_t dot_u8s8_long(const uint8_t *x, uint16_t n, const uint8_t *w) {
+  WeightCursor c = {w, 0, 0};
+  return dot_row<8, 8>(x, n, c);
 }
 
 /* The loop over outputs: bias + row sum, requantized, stored; the multiplier and shift pointers

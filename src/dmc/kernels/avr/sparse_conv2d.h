@@ -216,6 +216,12 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, c
 #define DMC_AVR_FIELD_2_2 "mov %[wv], %[vb]\n\t" "lsl %[wv]\n\t" "lsl %[wv]\n\t" "andi %[wv], 0xC0\n\t"
 #define DMC_AVR_FIELD_2_3 "mov %[wv], %[vb]\n\t" "andi %[wv], 0xC0\n\t"
 
+// the pair loops' operands (the narrow weights' loops add the group's value byte vb)
+#define DMC_AVR_PAIR_OUTPUTS                                                                         \
+  [s0] "+r"(s0), [s1] "+r"(s1), [x] "+x"(px), [z] "+z"(pz), [n] "+r"(pn), [x0] "=&a"(x0), [x1] "=&a"(x1), \
+      [wv] "=&a"(wv)
+#define DMC_AVR_PAIR_INPUTS [zero] "r"(zero), [k80] "r"(k80)
+
 /* max over the pair of sum(x[offset] * w) (times 2^(8 - WB)), 1 <= n <= 255 entries. */
 template <uint8_t WB>
 __attribute__((noinline)) int32_t sparse_pair_max_avr(const uint8_t *x, const uint8_t *p, uint8_t n) {
@@ -241,9 +247,8 @@ __attribute__((noinline)) int32_t sparse_pair_max_avr(const uint8_t *x, const ui
         "brne 1b\n\t"
         "9:\n\t"
         "clr r1\n\t"
-        : [s0] "+r"(s0), [s1] "+r"(s1), [x] "+x"(px), [z] "+z"(pz), [n] "+r"(pn), [x0] "=&a"(x0), [x1] "=&a"(x1),
-          [wv] "=&a"(wv)
-        : [zero] "r"(zero), [k80] "r"(k80)
+        : DMC_AVR_PAIR_OUTPUTS
+        : DMC_AVR_PAIR_INPUTS
         : "r0", "memory");
   } else if (WB == 4) {
     asm volatile(
@@ -255,9 +260,8 @@ __attribute__((noinline)) int32_t sparse_pair_max_avr(const uint8_t *x, const ui
         "brne 1b\n\t"
         "9:\n\t"
         "clr r1\n\t"
-        : [s0] "+r"(s0), [s1] "+r"(s1), [x] "+x"(px), [z] "+z"(pz), [n] "+r"(pn), [x0] "=&a"(x0), [x1] "=&a"(x1),
-          [wv] "=&a"(wv), [vb] "=&r"(vb)
-        : [zero] "r"(zero), [k80] "r"(k80)
+        : DMC_AVR_PAIR_OUTPUTS, [vb] "=&r"(vb)
+        : DMC_AVR_PAIR_INPUTS
         : "r0", "memory");
   } else {
     asm volatile(
@@ -272,9 +276,8 @@ __attribute__((noinline)) int32_t sparse_pair_max_avr(const uint8_t *x, const ui
         "rjmp 1b\n\t"
         "9:\n\t"
         "clr r1\n\t"
-        : [s0] "+r"(s0), [s1] "+r"(s1), [x] "+x"(px), [z] "+z"(pz), [n] "+r"(pn), [x0] "=&a"(x0), [x1] "=&a"(x1),
-          [wv] "=&a"(wv), [vb] "=&r"(vb)
-        : [zero] "r"(zero), [k80] "r"(k80)
+        : DMC_AVR_PAIR_OUTPUTS, [vb] "=&r"(vb)
+        : DMC_AVR_PAIR_INPUTS
         : "r0", "memory");
   }
   const __int24 a = (__int24)s0, b = (__int24)s1;
@@ -288,6 +291,8 @@ __attribute__((noinline)) int32_t sparse_pair_max_avr(const uint8_t *x, const ui
 #undef DMC_AVR_PAIR_B
 #undef DMC_AVR_PAIR_NEXT
 #undef DMC_AVR_PAIR_NEXT_FAR
+#undef DMC_AVR_PAIR_OUTPUTS
+#undef DMC_AVR_PAIR_INPUTS
 #undef DMC_AVR_FIELD_4_0
 #undef DMC_AVR_FIELD_4_1
 #undef DMC_AVR_FIELD_2_0
