@@ -39,10 +39,14 @@ _GROUP_CUT_SAVING = 1000
 # A second instantiation of the AVR conv loops that differs only in LAYOUT (interleaved rows, a
 # conv over its input) shares the inner loops: it adds one conv2d_outputs (measured: 1.4 KB).
 _LAYOUT_VARIANT = 1400
+# ... unless they differ in what edge code they leave out (kUnpadded / kGroupCut): then their
+# outer loops and edge helpers differ too (measured on LeNet-5 Ultra with 8-bit input: 3.8 KB).
+_EDGE_VARIANT = 3800
+_EDGE_BITS = 8 | 16
 _WEIGHT_KEYED = ("conv2d", "depthwise_conv2d", "linear")   # their size follows the weight bits alone
 _PLAIN = {  # kernel: (bytes with 8-bit operands only, bytes with a 4-bit operand)
     "conv2d": (1950, 2440), "depthwise_conv2d": (1950, 2440), "grouped_conv2d": (1500, 1880),
-    "linear": (920, 1330), "sparse_conv2d": (2640, 2640), "sparse_linear": (500, 500),
+    "linear": (1290, 1330), "sparse_conv2d": (6300, 6300), "sparse_linear": (500, 500),
     "max_pool2d": (350, 450), "avg_pool2d": (350, 450), "global_avg_pool": (300, 360),
     "add": (350, 470), "clamp": (120, 200), "pad": (250, 350), "channel_shift": (600, 800),
     "hard_sigmoid": (400, 520), "hard_swish": (400, 520), "channel_mul": (350, 450),
@@ -92,8 +96,14 @@ def avr_flash_estimate(model: IntModel) -> dict:
     kernels, loops = [], set()
     for k, a in kernel_instantiations(model):
         fast = k in ("conv2d", "depthwise_conv2d") and len(a) >= 4 and a[3] > 0
-        size = _LAYOUT_VARIANT if fast and (k, a[:5]) in loops else instantiation_bytes(k, a)
-        loops.update([(k, a[:5])] if fast else [])
+        edges = a[5] & _EDGE_BITS if len(a) >= 6 else 0
+        if fast and (k, a[:5], edges) in loops:
+            size = _LAYOUT_VARIANT
+        elif fast and any(key[:2] == (k, a[:5]) for key in loops):
+            size = _EDGE_VARIANT
+        else:
+            size = instantiation_bytes(k, a)
+        loops.update([(k, a[:5], edges)] if fast else [])
         kernels.append((f"{k}<{', '.join(map(str, a))}>", size))
     steps = AVR_STEP_BYTES * len(plan(model).steps)
     total = model.model_bytes + steps + sum(b for _, b in kernels) + AVR_BASE_BYTES
