@@ -33,6 +33,27 @@ namespace dmc {
   "sbci %B[n], 0\n\t"     \
   "breq 9f\n\t"
 
+// weight fields times 2^(8 - WB) into %[wv] from the group's value byte %[vb]
+#define DMC_AVR_FIELD_4_0 "mov %[wv], %[vb]\n\t" "swap %[wv]\n\t" "andi %[wv], 0xF0\n\t"
+#define DMC_AVR_FIELD_4_1 "mov %[wv], %[vb]\n\t" "andi %[wv], 0xF0\n\t"
+#define DMC_AVR_FIELD_2_0 "mov %[wv], %[vb]\n\t" "swap %[wv]\n\t" "lsl %[wv]\n\t" "lsl %[wv]\n\t" "andi %[wv], 0xC0\n\t"
+#define DMC_AVR_FIELD_2_1 "mov %[wv], %[vb]\n\t" "swap %[wv]\n\t" "andi %[wv], 0xC0\n\t"
+#define DMC_AVR_FIELD_2_2 "mov %[wv], %[vb]\n\t" "lsl %[wv]\n\t" "lsl %[wv]\n\t" "andi %[wv], 0xC0\n\t"
+#define DMC_AVR_FIELD_2_3 "mov %[wv], %[vb]\n\t" "andi %[wv], 0xC0\n\t"
+// the sum shifted back by 8 - WB (every term is a multiple of 2^(8 - WB))
+#define DMC_AVR_TAPS_SHIFT(N) \
+  ".rept " #N "\n\t"          \
+  "asr %D[acc]\n\t"          \
+  "ror %C[acc]\n\t"          \
+  "ror %B[acc]\n\t"          \
+  "ror %A[acc]\n\t"          \
+  ".endr\n\t"
+// the narrow weights' loop operands
+#define DMC_AVR_TAPS_OPERANDS                                                                         \
+  : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [vb] "=&r"(vb), [xv] "=&a"(xv), [wv] "=&a"(wv) \
+  : [zero] "r"(zero), [k80] "r"(k80)                                                                  \
+  : "r0", "memory"
+
 /* 8-bit weights: acc + the sum over the row of (product + 0x8000), modulo 2^32. Narrower: the
  * same with products times 2^(8 - WB), then shifted back by 8 - WB (acc starts at minus the
  * 0x8000 terms, so the sum is an exact multiple). */
@@ -78,39 +99,13 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<4>(const uint8_t *x, c
   asm volatile(
       "1:\n\t"
       "lpm %[vb], Z+\n\t"
-      "mov %[wv], %[vb]\n\t"  // field 0 to the high nibble
-      "swap %[wv]\n\t"
-      "andi %[wv], 0xF0\n\t"
-      DMC_AVR_TAPS_MAC
-      DMC_AVR_TAPS_NEXT
-      "mov %[wv], %[vb]\n\t"  // field 1 is there already
-      "andi %[wv], 0xF0\n\t"
-      DMC_AVR_TAPS_MAC
-      DMC_AVR_TAPS_NEXT
+      DMC_AVR_FIELD_4_0 DMC_AVR_TAPS_MAC DMC_AVR_TAPS_NEXT
+      DMC_AVR_FIELD_4_1 DMC_AVR_TAPS_MAC DMC_AVR_TAPS_NEXT
       "rjmp 1b\n\t"
       "9:\n\t"
       "clr r1\n\t"
-      // the sum is a multiple of 16: shifted back exactly
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [vb] "=&r"(vb), [xv] "=&a"(xv),
-        [wv] "=&a"(wv)
-      : [zero] "r"(zero), [k80] "r"(k80)
-      : "r0", "memory");
+      DMC_AVR_TAPS_SHIFT(4)
+      DMC_AVR_TAPS_OPERANDS);
   return sum;
 }
 
@@ -122,60 +117,15 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, c
   asm volatile(
       "1:\n\t"
       "lpm %[vb], Z+\n\t"
-      "mov %[wv], %[vb]\n\t"  // field 0 (bits 0-1) to bits 6-7
-      "swap %[wv]\n\t"
-      "lsl %[wv]\n\t"
-      "lsl %[wv]\n\t"
-      "andi %[wv], 0xC0\n\t"
-      DMC_AVR_TAPS_MAC
-      DMC_AVR_TAPS_NEXT
-      "mov %[wv], %[vb]\n\t"  // field 1 (bits 2-3)
-      "swap %[wv]\n\t"
-      "andi %[wv], 0xC0\n\t"
-      DMC_AVR_TAPS_MAC
-      DMC_AVR_TAPS_NEXT
-      "mov %[wv], %[vb]\n\t"  // field 2 (bits 4-5)
-      "lsl %[wv]\n\t"
-      "lsl %[wv]\n\t"
-      "andi %[wv], 0xC0\n\t"
-      DMC_AVR_TAPS_MAC
-      DMC_AVR_TAPS_NEXT
-      "mov %[wv], %[vb]\n\t"  // field 3 (bits 6-7)
-      "andi %[wv], 0xC0\n\t"
-      DMC_AVR_TAPS_MAC
-      DMC_AVR_TAPS_NEXT
+      DMC_AVR_FIELD_2_0 DMC_AVR_TAPS_MAC DMC_AVR_TAPS_NEXT
+      DMC_AVR_FIELD_2_1 DMC_AVR_TAPS_MAC DMC_AVR_TAPS_NEXT
+      DMC_AVR_FIELD_2_2 DMC_AVR_TAPS_MAC DMC_AVR_TAPS_NEXT
+      DMC_AVR_FIELD_2_3 DMC_AVR_TAPS_MAC DMC_AVR_TAPS_NEXT
       "rjmp 1b\n\t"
       "9:\n\t"
       "clr r1\n\t"
-      // the sum is a multiple of 64: shifted back exactly
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      "asr %D[acc]\n\t"
-      "ror %C[acc]\n\t"
-      "ror %B[acc]\n\t"
-      "ror %A[acc]\n\t"
-      : [acc] "+r"(sum), [x] "+x"(px), [z] "+z"(pz), [n] "+d"(pn), [vb] "=&r"(vb), [xv] "=&a"(xv),
-        [wv] "=&a"(wv)
-      : [zero] "r"(zero), [k80] "r"(k80)
-      : "r0", "memory");
+      DMC_AVR_TAPS_SHIFT(6)
+      DMC_AVR_TAPS_OPERANDS);
   return sum;
 }
 
@@ -208,14 +158,6 @@ inline __attribute__((noinline)) uint32_t sparse_taps_avr<2>(const uint8_t *x, c
 #define DMC_AVR_PAIR_NEXT "dec %[n]\n\t" "breq 9f\n\t"
 // the same where 9f is beyond a branch's reach (the 2-bit loop's four entries)
 #define DMC_AVR_PAIR_NEXT_FAR "dec %[n]\n\t" "brne .+2\n\t" "rjmp 9f\n\t"
-// weight fields times 2^(8 - WB) into %[wv] from the group's value byte %[vb]
-#define DMC_AVR_FIELD_4_0 "mov %[wv], %[vb]\n\t" "swap %[wv]\n\t" "andi %[wv], 0xF0\n\t"
-#define DMC_AVR_FIELD_4_1 "mov %[wv], %[vb]\n\t" "andi %[wv], 0xF0\n\t"
-#define DMC_AVR_FIELD_2_0 "mov %[wv], %[vb]\n\t" "swap %[wv]\n\t" "lsl %[wv]\n\t" "lsl %[wv]\n\t" "andi %[wv], 0xC0\n\t"
-#define DMC_AVR_FIELD_2_1 "mov %[wv], %[vb]\n\t" "swap %[wv]\n\t" "andi %[wv], 0xC0\n\t"
-#define DMC_AVR_FIELD_2_2 "mov %[wv], %[vb]\n\t" "lsl %[wv]\n\t" "lsl %[wv]\n\t" "andi %[wv], 0xC0\n\t"
-#define DMC_AVR_FIELD_2_3 "mov %[wv], %[vb]\n\t" "andi %[wv], 0xC0\n\t"
-
 // the pair loops' operands (the narrow weights' loops add the group's value byte vb)
 #define DMC_AVR_PAIR_OUTPUTS                                                                         \
   [s0] "+r"(s0), [s1] "+r"(s1), [x] "+x"(px), [z] "+z"(pz), [n] "+r"(pn), [x0] "=&a"(x0), [x1] "=&a"(x1), \
@@ -327,6 +269,8 @@ struct SparseTapsRow<WB, 8> {
 #undef DMC_AVR_TAPS_MAC
 #undef DMC_AVR_TAPS_NEXT
 #undef DMC_AVR_TAPS_REGISTERS
+#undef DMC_AVR_TAPS_SHIFT
+#undef DMC_AVR_TAPS_OPERANDS
 
 }  // namespace dmc
 
