@@ -13,6 +13,10 @@ valid keys and layer names.
 default), ``"dcsr"`` (sparse, nibble-step CSR) or ``"auto"`` (the smaller of the two), for all
 layers or as a dict of layer name -> choice (unnamed layers stay dense).
 
+``"overlap"`` (optional) fixes how the C++ runtime's memory plan may write a conv's output over
+its input ("auto", "always", "input" or "never", see :func:`dmc.core.planner.plan`); the
+converted model carries it, so every build of it plans the same way.
+
 Layers are named by module path or by the seed's alias (``conv2d_0``, ``linear_1``: the n-th
 Conv2d / Linear in execution order). ``prune_channel`` sparsity per layer: a float is the
 fraction of output channels removed, an int the number removed. ``prune_weight`` sparsity is the
@@ -41,7 +45,7 @@ class Granularity(str, Enum):
 
 WEIGHT_BITS = (8, 4, 2)
 ACTIVATION_BITS = (8, 4)
-TOP_KEYS = ("prune_channel", "prune_weight", "quantize", "storage")
+TOP_KEYS = ("prune_channel", "prune_weight", "quantize", "storage", "overlap")
 STORAGE_CHOICES = ("auto", "dense", "dcsr")  # weight storage in the artifact (dmc.core.weights)
 PRUNE_KEYS = ("sparsity", "metric")
 QUANT_KEYS = ("scheme", "bitwidth", "granularity", "activation_bitwidth", "input_bitwidth", "activation_range",
@@ -99,6 +103,7 @@ class Config:
     prune_weight: WeightPruningConfig | None = None
     storage: dict = field(default_factory=dict)      # layer name -> "auto" | "dense" | "dcsr"
     default_storage: str = "dense"
+    overlap: str = "auto"              # memory plan: may a conv write over its input (planner modes)
 
     def storage_for(self, names: tuple[str, ...]) -> str:
         """Weight storage of the layer known by any of ``names``: dense, dcsr or auto (the smaller)."""
@@ -165,6 +170,10 @@ def parse_config(cfg: dict | None, layer_names) -> Config:
         out.prune_weight = parse_weight_pruning(cfg["prune_weight"], valid)
 
     _parse_storage(cfg.get("storage", "dense"), valid, out)
+    from ..core.planner import OVERLAP_MODES
+    out.overlap = cfg.get("overlap", "auto")
+    if out.overlap not in OVERLAP_MODES:
+        raise ConfigError(f"config['overlap']: {out.overlap!r} is not one of {list(OVERLAP_MODES)}")
     q = cfg.get("quantize")
     if q is None:
         return out

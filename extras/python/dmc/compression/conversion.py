@@ -98,6 +98,8 @@ def convert(cm: CompressedModel) -> IntModel:
     meta = {"dmc_version": __version__, "source_model": cm.source, "prune_report": cm.prune_report}
     if cm.weight_pruner is not None:
         meta["weight_pruning"] = _weight_sparsity(cm)
+    if cm.config.overlap != "auto":
+        meta["overlap"] = cm.config.overlap
     return IntModel(STATIC if static else DYNAMIC, tensors, ops, arrays, cm.output_name, meta)
 
 

@@ -20,10 +20,15 @@ fused, how each activation is laid out and where it lives in the one static aren
   that an overlapping conv's output and its input may share the bytes its distance allows.
 
 ``overlap="auto"`` (the default) plans both ways and keeps the overlapping plan only when its
-arena is smaller by at least ``AUTO_MIN_SAVING`` (a 16th): the plain plan keeps every layer on the fastest kernels (the Cortex-M DSP
-column loops leave a conv over its input with more than 16 output channels to the portable
-loop). ``"always"`` overlaps and interleaves wherever legal (the parity
-tests use it), ``"never"`` never does.
+arena is smaller by at least ``AUTO_MIN_SAVING`` (a 16th): the plain plan keeps every layer on
+the fastest kernels (the Cortex-M DSP column loops leave a conv over its input with more than 16
+output channels to the portable loop), and each layout that overlapping brings is a kernel
+instantiation of its own. ``"always"`` overlaps and interleaves wherever legal (the parity
+tests use it), ``"never"`` never does, and ``"input"`` lets only the convs that read the model
+input write over it, every layout CHW: most of the saving of a first conv over a large input
+image, without the instantiations (an edge_nano's five 1x1-conv layouts would not fit the Uno's
+flash). A model whose compression config set ``overlap`` carries it in ``meta["overlap"]``, and
+"auto" then means that mode.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ import numpy as np
 from ..errors import ConfigError, DMCError
 from .weights import weight_storage
 
-OVERLAP_MODES = ("auto", "always", "never")
+OVERLAP_MODES = ("auto", "always", "input", "never")
 # overlap="auto" keeps the overlapping plan only when it saves at least this share of the plain
 # arena: each layout it brings is a kernel instantiation of its own (1.4-2.5 KB of AVR flash), not
 # worth a few bytes of SRAM (LeNet-5 saves 14-31%; the Uno-scaled edge_nano would save 25 of
@@ -101,16 +106,22 @@ def plan(model, overlap: str = "auto") -> Plan:
     """The plan of an integer model (anything with ops, tensors, output and tensor_bytes())."""
     if overlap not in OVERLAP_MODES:
         raise ConfigError(f"overlap must be one of {list(OVERLAP_MODES)}, got {overlap!r}")
+    if overlap == "auto":           # the compression config may have fixed it (config['overlap'])
+        overlap = (getattr(model, "meta", None) or {}).get("overlap", "auto")
+        if overlap not in OVERLAP_MODES:
+            raise PlanError(f"the model's meta['overlap'] is {overlap!r}, not one of {list(OVERLAP_MODES)}")
     if model.scheme != "static":
         raise PlanError("only the static (integer-only) scheme can be compiled for the C++ runtime; "
                         "this model uses the dynamic scheme (float activations)")
     if overlap == "auto":
         plain, fine = _plan(model, False), _plan(model, True)
         return fine if plain.arena_bytes - fine.arena_bytes >= plain.arena_bytes * AUTO_MIN_SAVING else plain
-    return _plan(model, overlap == "always")
+    return _plan(model, {"always": True, "input": "input", "never": False}[overlap])
 
 
-def _plan(model, overlap: bool) -> Plan:
+def _plan(model, overlap) -> Plan:
+    """``overlap``: False, True (wherever legal, with interleaved layouts) or "input" (only the
+    convs reading the model input, CHW layouts)."""
     ops = model.ops
     readers: dict[str, list[int]] = {}
     for i, op in enumerate(ops):
@@ -174,9 +185,10 @@ def _plan(model, overlap: bool) -> Plan:
     p = Plan(steps, buffer_of, sizes=sizes, lifetimes={b: (first[b], last.get(b, first[b])) for b in sizes})
     pairs: dict[tuple[str, str], int] = {}       # (input buffer, output buffer) -> overlap distance
     if overlap:
-        p.layouts = _interleaved(model, steps, readers, step_of_op)
+        if overlap is True:
+            p.layouts = _interleaved(model, steps, readers, step_of_op)
         for s_idx, step in enumerate(steps):
-            if not _row_kernel(step):
+            if not _row_kernel(step) or overlap == "input" and step.inputs[0] != ops[0]["name"]:
                 continue
             src, dst = buffer_of[step.inputs[0]], buffer_of[step.output]
             if last[src] == s_idx and src != buffer_of[model.output] and first[dst] == s_idx:
@@ -194,9 +206,43 @@ def _plan(model, overlap: bool) -> Plan:
         other = _place(p, hoisted, pairs)
         if max(other.values(), default=0) < max(best.values(), default=0):
             best = other
+    if not pairs:
+        # greedy lowest-offset placement fragments a chain of blocks whose small outputs sit next
+        # to big temporaries (an edge_nano: 1813 B where 1568 B are alive at most); placing each
+        # buffer at the end of the arena away from the one written before it packs them
+        ends = _place_two_ended(p, sorted(sizes, key=lambda b: (first.get(b, 0), -sizes[b], b)),
+                                max(best.values(), default=0))
+        if ends is not None:
+            best, order = ends, list(ends)
     p.offsets = {b: best[b] - sizes[b] for b in order}
     p.arena_bytes = max(best.values(), default=0)
     return p
+
+
+def _place_two_ended(p: Plan, order: list[str], limit: int) -> dict[str, int] | None:
+    """Placement in an arena of the smallest size below ``limit`` (tried upwards from the most
+    bytes alive at one step, in 8-byte steps) where each buffer, in ``order``, goes to the lowest
+    or the highest free offset: the end farther from the latest-written buffer alive beside it.
+    Returns buffer -> end offset, or None when no size below ``limit`` works."""
+    n_steps = max((hi for _, hi in p.lifetimes.values()), default=0)
+    peak = max((sum(p.sizes[b] for b in p.live_at(s)) for s in range(-1, n_steps + 1)), default=0)
+    for size in range(peak, limit, 8):
+        offsets: dict[str, int] = {}
+        for b in order:
+            lo_b, hi_b = p.lifetimes[b]
+            need = p.sizes[b]
+            clash = [o for o in offsets if not (p.lifetimes[o][1] < lo_b or hi_b < p.lifetimes[o][0])]
+            forbidden = [(offsets[o] - need, offsets[o] + p.sizes[o]) for o in clash]
+            starts = [s for s in {0, size - need} | {hi for _, hi in forbidden} | {lo for lo, _ in forbidden}
+                      if 0 <= s <= size - need and not any(lo < s < hi for lo, hi in forbidden)]
+            if not starts:
+                break
+            newest = max(clash, key=lambda o: (p.lifetimes[o][0], offsets[o]), default=None)
+            high = newest is not None and offsets[newest] + p.sizes[newest] / 2 < size / 2
+            offsets[b] = max(starts) if high else min(starts)
+        else:
+            return {b: offsets[b] + p.sizes[b] for b in order}
+    return None
 
 
 def _place(p: Plan, order: list[str], pairs: dict) -> dict[str, int]:

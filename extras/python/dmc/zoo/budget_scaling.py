@@ -28,6 +28,7 @@ class _Shapes:
     scheme = "static"
 
     def __init__(self, cm: CompressedModel):
+        self.meta = {"overlap": cm.config.overlap}
         self.output = cm.output_name
         self.tensors = {n.name: {"shape": [int(d) for d in n.shape], "bits": cm.quantizers[cm.qsource[n.name]].bits}
                         for n in cm.nodes}
@@ -57,7 +58,7 @@ def deployed_arena(model: nn.Module, input_shape, config: dict, prepare: Callabl
     """
     if prepare is not None:
         model = prepare(model)
-    cfg = {"quantize": config["quantize"]}
+    cfg = {"quantize": config["quantize"], "overlap": config.get("overlap", "auto")}
     if cfg["quantize"].get("scheme", "static") != "static":
         raise ConfigError("sram_budget needs a static (integer-only) deployment config")
     graph = trace(model.eval() if prepare is not None else copy.deepcopy(model).eval(), input_shape)
