@@ -312,3 +312,17 @@ def test_mse_calibration_picks_the_least_squared_error_range():
     print(f"min/max range {hi:.4f}, mse range {got:.4f}, brute force {best:.4f}")
     assert ranges["mse"][0] == 0.0 and got == pytest.approx(best, rel=1e-5)
     assert min(errs) < errs[-1]                     # and it beats min/max
+
+
+def test_overlap_is_checked_and_travels_with_the_converted_model(tmp_path):
+    """config['overlap'] must be a planner mode; the converted model carries it (also through a
+    .dmc file), and the planner's default then plans in that mode."""
+    from dmc.core.planner import plan
+    with pytest.raises(dmc.ConfigError, match=r"config\['overlap'\]: 'sometimes' is not one of"):
+        compress({"quantize": {"scheme": "static"}, "overlap": "sometimes"})
+    qm = dmc.convert(compress({"quantize": {"scheme": "static"}, "overlap": "never"}))
+    assert qm.meta["overlap"] == "never"
+    qm.save(tmp_path / "m.dmc")
+    back = dmc.load(tmp_path / "m.dmc")
+    assert back.meta["overlap"] == "never" and plan(back).offsets == plan(back, "never").offsets
+    assert "overlap" not in dmc.convert(compress({"quantize": {"scheme": "static"}})).meta

@@ -212,3 +212,80 @@ def test_a_model_that_cannot_fit_gets_a_named_error():
 def test_strides():
     assert strides((6, 14, 14), CHW) == (196, 14) and strides((6, 14, 14), HCW) == (14, 84)
     assert np.array_equal(np.arange(6 * 14 * 14).reshape(14, 6, 14).transpose(1, 0, 2)[2, 3, 4], 3 * 84 + 2 * 14 + 4)
+
+
+def block_chain(rng: random.Random):
+    """A chain of RSD-like blocks on 4-bit maps: 1x1 expansion, in-place shift, depthwise 3x3
+    (stride 1 or 2), a squeeze-excitation side branch (gap -> two 1x1 convs -> gate -> in-place
+    multiply), 1x1 projection and, where shapes agree, a residual add: buffers of many sizes and
+    lifetimes that outlive their neighbours."""
+    def t(shape, bits=4):
+        return {"shape": list(shape), "bits": bits}
+    c, h = rng.randint(2, 6), rng.choice([8, 12, 14])
+    ops = [{"name": "x", "op": "input", "inputs": [], "attrs": {}}, conv("stem", "x", c, 3, pad=1)]
+    tensors = {"x": t((1, h, h), 8), "stem": t((c, h, h))}
+    prev = "stem"
+    for b in range(rng.randint(2, 4)):
+        mid, cout, stride = c * rng.choice([1, 2]), rng.randint(2, 8), rng.choice([1, 2]) if h >= 6 else 1
+        ho = (h + 2 - 3) // stride + 1
+        names = {k: f"b{b}_{k}" for k in ("exp", "sh", "dw", "gap", "r", "e", "g", "mul", "proj", "add")}
+        ops += [conv(names["exp"], prev, mid, 1, ic=c),
+                {"name": names["sh"], "op": "shift", "inputs": [names["exp"]], "attrs": {}},
+                conv(names["dw"], names["sh"], mid, 3, stride=stride, pad=1, depthwise=True),
+                {"name": names["gap"], "op": "gap", "inputs": [names["dw"]], "attrs": {}},
+                conv(names["r"], names["gap"], 2, 1, ic=mid), conv(names["e"], names["r"], mid, 1, ic=2),
+                {"name": names["g"], "op": "hardsigmoid", "inputs": [names["e"]], "attrs": {}},
+                {"name": names["mul"], "op": "mul", "inputs": [names["dw"], names["g"]], "attrs": {}},
+                conv(names["proj"], names["mul"], cout, 1, ic=mid)]
+        tensors.update({names["exp"]: t((mid, h, h)), names["sh"]: t((mid, h, h)), names["dw"]: t((mid, ho, ho)),
+                        names["gap"]: t((mid, 1, 1)), names["r"]: t((2, 1, 1)), names["e"]: t((mid, 1, 1)),
+                        names["g"]: t((mid, 1, 1)), names["mul"]: t((mid, ho, ho)), names["proj"]: t((cout, ho, ho))})
+        last = names["proj"]
+        if stride == 1 and cout == c:
+            ops.append({"name": names["add"], "op": "add", "inputs": [names["proj"], prev], "attrs": {}})
+            tensors[names["add"]] = t((cout, ho, ho))
+            last = names["add"]
+        prev, c, h = last, cout, ho
+    return Shapes(ops, tensors, prev)
+
+
+def test_plain_plan_packs_block_chains_and_keeps_buffers_apart():
+    """Without overlap, live buffers never share a byte (random chains of RSD-like blocks), the
+    arena is at least the bytes alive at the busiest step, and the two-ended placement reaches
+    that bound on most of them (greedy lowest-offset placement leaves gaps between a block's
+    small output and the big temporaries around it)."""
+    rng = random.Random(11)
+    at_bound = 0
+    for trial in range(60):
+        model = block_chain(rng)
+        for mode in ("never", "input"):
+            p = plan(model, mode)
+            peak = max(sum(p.sizes[b] for b in p.live_at(s)) for s in range(-1, len(p.steps)))
+            assert p.arena_bytes >= peak and p.arena_bytes == max(p.offsets[b] + p.sizes[b] for b in p.sizes)
+            at_bound += mode == "never" and p.arena_bytes == peak
+            for s_idx in range(-1, len(p.steps)):
+                live = p.live_at(s_idx)
+                for i, b in enumerate(live):
+                    for o in live[i + 1:]:
+                        disjoint = p.offsets[b] + p.sizes[b] <= p.offsets[o] or p.offsets[o] + p.sizes[o] <= p.offsets[b]
+                        overlapping = any(s.overlap is not None and {p.buffer_of[s.inputs[0]], p.buffer_of[s.output]}
+                                          == {b, o} for s in p.steps)
+                        assert disjoint or overlapping, f"trial {trial} {mode}: '{b}' and '{o}' share bytes at step {s_idx}"
+    print(f"60 block chains: {at_bound} plain plans at the bound (the bytes alive at the busiest step)")
+    assert at_bound == 60        # lowest-offset placement alone: 53
+
+
+def test_input_overlap_touches_only_the_first_conv_and_the_model_can_fix_the_mode():
+    """overlap="input": only convs reading the model input write over it, every layout CHW; a
+    model carrying meta["overlap"] (config['overlap']) is planned in that mode by "auto"."""
+    model = lenet5_ultra(8)
+    p = plan(model, "input")
+    assert [s.overlap is not None for s in p.steps] == [True, False, False, False] and p.layouts == {}
+    assert p.arena_bytes < plan(model, "never").arena_bytes
+    for mode in ("never", "input", "always"):
+        model.meta = {"overlap": mode}
+        assert plan(model).offsets == plan(model, mode).offsets, mode
+    model.meta = {"overlap": "sometimes"}
+    from dmc.core.planner import PlanError
+    with pytest.raises(PlanError, match=r"meta\['overlap'\] is 'sometimes'"):
+        plan(model)
