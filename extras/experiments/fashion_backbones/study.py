@@ -57,7 +57,7 @@ HOUR = {
 def compression_config(cfg, name: str | None = None):
     """The compression config of a study model: edge models get EDGE_DEPLOY with MSE-calibrated,
     learned activation ranges, and edge_nano its 1x1 convs at 4-bit weights (what lets it link
-    within the Uno's flash, extras/experiments/edge_nano)."""
+    within the Uno's flash)."""
     if cfg is EDGE:
         from dmc.zoo.microsign_edge import EDGE_DEPLOY, build, deploy_recipe, reparameterize
         base = dict(EDGE_DEPLOY, quantize=dict(EDGE_DEPLOY["quantize"], activation_range="learned", calibration="mse"))

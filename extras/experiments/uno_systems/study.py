@@ -3,7 +3,7 @@
 ``dmc demo`` trains and measures the LeNet-5 recipes (the seed's Table 1); this study adds the
 two systems whose training takes longer than a demo may: the sparse LeNet-5 (nibble-step CSR
 weights, examples/MnistLeNet5/lenet5_sparse.dmc, from the sparse_lenet5 study) and the
-MicroSign-Edge edge_nano scaled to the Uno (extras/experiments/edge_nano). Each artifact is built
+MicroSign-Edge edge_nano scaled to the Uno (extras/experiments/fashion_backbones). Each artifact is built
 into the serial-runner sketch for the simulated Uno, test images stream through it and every
 output is compared bit-exactly with the interpreter; the table gives flash, SRAM with the stack
 peak, exact cycles and the accuracy on the streamed images (device = interpreter, checked) and
@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parents[3]
 SYSTEMS = [  # (name, artifact, data set, full-test-set accuracy from its study's results)
     ("sparse LeNet-5 (dCSR, 4-bit, 80% zero)", ROOT / "examples" / "MnistLeNet5" / "lenet5_sparse.dmc", "mnist",
      (ROOT / "extras" / "experiments" / "sparse_lenet5" / "results" / "sparse_lenet5_results.json", "w4_s80")),
-    ("edge_nano (MicroSign-Edge, Uno-scaled)", ROOT / "extras" / "experiments" / "edge_nano" / "results" /
-     "edge_nano_uno.dmc", "fashion_mnist",
-     (ROOT / "extras" / "experiments" / "edge_nano" / "results" / "edge_nano_uno.json", None)),
+    ("edge_nano (MicroSign-Edge, Uno-scaled)", ROOT / "extras" / "experiments" / "fashion_backbones" / "results" /
+     "edge_nano.dmc", "fashion_mnist",
+     (ROOT / "extras" / "experiments" / "fashion_backbones" / "results" / "fashion_backbones.json",
+      "edge_nano_fashion_mnist_int")),
 ]
 COLUMNS = [("system", "system"), ("data", "data"), ("test_accuracy", "test acc (10k)"),
            ("stream_accuracy", "acc on streamed"), ("streamed", "streamed, bit-exact"),
@@ -54,7 +55,7 @@ def _study_accuracy(results: Path, key):
     rows = data if isinstance(data, list) else data.get("runs", data.get("rows", []))
     for r in rows if isinstance(rows, list) else []:
         if isinstance(r, dict) and (r.get("run") == key or r.get("name") == key):
-            return r.get("test_acc", r.get("test_accuracy"))
+            return r.get("test_acc", r.get("test_accuracy", r.get("integer_top1")))
     return None
 
 

@@ -306,7 +306,7 @@ def test_edge_models_bit_exact_on_the_simulated_avr(tmp_path):
     from model_zoo import random_edge_backbone, random_edge_cnn
     if not available():
         pytest.skip("avr-gcc or simavr missing (run extras/scripts/setup.sh)")
-    study = Path(__file__).resolve().parents[2] / "experiments" / "edge_nano" / "results" / "edge_nano_uno.dmc"
+    study = Path(__file__).resolve().parents[2] / "experiments" / "fashion_backbones" / "results" / "edge_nano.dmc"
     groups = [[dmc.load(study)], [], []]
     for seed in range(6):
         model, shape, cfg = random_edge_cnn(seed)
@@ -350,7 +350,7 @@ def test_study_edge_nano_fits_the_uno_flash_and_runs_bit_exact_there(tmp_path):
     if shutil.which("avr-size") is None or shutil.which("simavr") is None or \
             subprocess.run([sys.executable, "-c", "import platformio"], capture_output=True).returncode != 0:
         pytest.skip("avr-gcc, simavr or PlatformIO missing (run extras/scripts/setup.sh)")
-    study = Path(__file__).resolve().parents[2] / "experiments" / "edge_nano" / "results" / "edge_nano_uno.dmc"
+    study = Path(__file__).resolve().parents[2] / "experiments" / "fashion_backbones" / "results" / "edge_nano.dmc"
     model = dmc.load(study)
     program = build_sim_firmware(study, "uno", tmp_path / "fw")
     elf = program.parent / "firmware.elf"
@@ -381,7 +381,7 @@ def test_one_avr_conv_loop_per_kernel_signature():
     from pathlib import Path
     from dmc.deploy.codegen import avr_kernel_width, avr_kernel_widths, generate
     root = Path(__file__).resolve().parents[3]
-    for path in (root / "extras" / "experiments" / "edge_nano" / "results" / "edge_nano_uno.dmc",
+    for path in (root / "extras" / "experiments" / "fashion_backbones" / "results" / "edge_nano.dmc",
                  root / "examples" / "MnistLeNet5" / "lenet5_tiny.dmc"):
         m = dmc.load(path)
         p = plan(m)

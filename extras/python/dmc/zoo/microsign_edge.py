@@ -32,7 +32,7 @@ from ..errors import ConfigError
 # SRAM). Against a stride-2 stem it costs 4x the stem's MACs and buys 2-3 points of Fashion-MNIST
 # accuracy for edge_nano at the same arena (the stride-2 conv sees a quarter of the pixels).
 VARIANTS = {
-    "edge_nano": {"stem": (12, 2), "stages": [(16, 2, 1, 1), (24, 1, 2, 1), (40, 2, 2, 1), (48, 1, 2, 1)],
+    "edge_nano": {"stem": (12, 2), "stages": [(16, 2, 1, 1), (24, 1, 2, 1), (40, 2, 2, 1), (40, 1, 2, 1)],
                   "act": "relu"},
     "edge_micro": {"stem": (16, 2), "stages": [(24, 1, 2, 1), (32, 2, 2, 2), (64, 2, 2, 2)], "act": "relu"},
     "edge_small": {"stem": (24, 2), "stages": [(32, 1, 2, 1), (64, 2, 3, 2), (128, 2, 3, 2)], "act": "hardswish"},
