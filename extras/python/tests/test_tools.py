@@ -284,7 +284,7 @@ def test_benchmark_writes_figures_of_a_deployable_checkpoint(work, tmp_path, cap
     qm = load(tmp_path / "b.dmc")
     from dmc.deploy.budget import budget
     assert row["model_bytes"] == qm.model_bytes and row["arena_bytes"] == budget(qm)["arena_bytes"]
-    assert row["kind"] == "static int8" and row["latency_ms"] > 0
+    assert row["kind"] == "static int8, act 8-bit" and row["latency_ms"] > 0
     assert "arena B" in capsys.readouterr().out
     assert main(["benchmark", "--arch", "resnet8", "--input-shape", "3", "32", "32", "--runs", "2",
                  "--out", str(tmp_path)]) == 0
@@ -334,10 +334,24 @@ def test_fashion_backbones_study_smoke(tmp_path):
     from dmc.data import load_dataset
     rows = experiment("fashion_backbones").run(tmp_path, models=["lenet5"], epochs=1, qat_epochs=1, measure=False,
                                                train_limit=300, test_limit=200, val_size=500, progress=False)
-    assert [r["kind"] for r in rows] == ["float32", "static int4"]
+    assert [r["kind"] for r in rows] == ["float32", "static int4, act 8-bit"]
     s = load_dataset("fashion_mnist")
     qm = load(tmp_path / "lenet5.dmc")
     expected = float((qm.predict(s.x_test[:200]).argmax(1) == s.y_test[:200]).mean())
     assert rows[1]["integer_top1"] == expected and rows[1]["model_bytes"] == qm.model_bytes
     for name in ("compare_models.csv", "compare_models.md", "compare_models.png", "fashion_backbones.json"):
         assert (tmp_path / name).is_file(), name
+
+
+def test_kind_names_every_weight_and_activation_width():
+    """A checkpoint's kind lists the default and per-layer widths (edge_nano: 8-bit weights with
+    4-bit 1x1 convs, 4-bit activations), widest first."""
+    from types import SimpleNamespace
+    from dmc.tools.benchmark import _kind
+    q = {"scheme": "static", "bitwidth": 8, "activation_bitwidth": 4,
+         "layers": {"blocks.0.project": {"bitwidth": 4}, "classifier": {"bitwidth": 2, "activation_bitwidth": 8}}}
+    ck = SimpleNamespace(quantized=True, data={"quantization": {"config": {"quantize": q}}})
+    assert _kind(ck) == "static int8/4/2, act 8/4-bit"
+    ck.data["quantization"]["config"]["quantize"] = {"scheme": "dynamic", "bitwidth": 8}
+    assert _kind(ck) == "dynamic int8"
+    assert _kind(SimpleNamespace(quantized=False, data={})) == "float32"

@@ -102,5 +102,11 @@ def _kind(ck: Checkpoint) -> str:
         parts.append(f"pruned {p['type']} {p['ratio']:g}")
     if ck.quantized:
         q = ck.data["quantization"]["config"]["quantize"]
-        parts.append(f"{q.get('scheme', 'static')} int{q.get('bitwidth', 8)}")
+        scheme = q.get("scheme", "static")
+
+        def bits(key):      # the default and every per-layer width, widest first: "8/4"
+            found = {q.get(key, 8)} | {lq[key] for lq in q.get("layers", {}).values() if key in lq}
+            return "/".join(str(b) for b in sorted(found, reverse=True))
+        parts.append(f"{scheme} int{bits('bitwidth')}" + (f", act {bits('activation_bitwidth')}-bit"
+                                                          if scheme == "static" else ""))
     return ", ".join(parts) or "float32"
