@@ -221,12 +221,14 @@ def _plan(model, overlap) -> Plan:
 
 def _place_two_ended(p: Plan, order: list[str], limit: int) -> dict[str, int] | None:
     """Placement in an arena of the smallest size below ``limit`` (tried upwards from the most
-    bytes alive at one step, in 8-byte steps) where each buffer, in ``order``, goes to the lowest
-    or the highest free offset: the end farther from the latest-written buffer alive beside it.
+    bytes alive at one step: 8-byte steps, then 16 even ones up to ``limit``, so that a large
+    model plans in a bounded time) where each buffer, in ``order``, goes to the lowest or the
+    highest free offset: the end farther from the latest-written buffer alive beside it.
     Returns buffer -> end offset, or None when no size below ``limit`` works."""
     n_steps = max((hi for _, hi in p.lifetimes.values()), default=0)
     peak = max((sum(p.sizes[b] for b in p.live_at(s)) for s in range(-1, n_steps + 1)), default=0)
-    for size in range(peak, limit, 8):
+    sizes = sorted({peak + 8 * i for i in range(8)} | {peak + (limit - peak) * i // 16 for i in range(16)})
+    for size in (s for s in sizes if s < limit):
         offsets: dict[str, int] = {}
         for b in order:
             lo_b, hi_b = p.lifetimes[b]
