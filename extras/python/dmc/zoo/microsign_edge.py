@@ -52,10 +52,16 @@ MIN_CHANNELS = 4
 def deploy_recipe(model: nn.Module, pointwise_bits: int = 4, base: dict | None = None) -> dict:
     """The deployment config of a (reparameterized) backbone: ``base`` (default
     :data:`EDGE_DEPLOY`) with the 1x1 convs (expansion, projection and the grouped
-    squeeze-excitation ones), which hold most of the weights, at ``pointwise_bits``. With 4 the
-    Uno-scaled edge_nano fits the Uno's flash beside the kernels."""
+    squeeze-excitation ones), which hold most of the weights, at ``pointwise_bits`` and the
+    classifier's output (the logits) at 8-bit activations. With 4 the Uno-scaled edge_nano fits
+    the Uno's flash beside the kernels."""
     layers = {name: {"bitwidth": pointwise_bits} for name, m in model.named_modules()
               if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)}
+    # the logits at 8 bits: 16 levels would tie the top two classes on many images (10 bytes of
+    # SRAM, and the one linear kernel stays one instantiation)
+    heads = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if heads:
+        layers[heads[-1]] = {"activation_bitwidth": 8}
     base = base or EDGE_DEPLOY
     q = dict(base["quantize"])
     q["layers"] = dict(q.get("layers", {}), **layers)
