@@ -355,3 +355,21 @@ def test_kind_names_every_weight_and_activation_width():
     ck.data["quantization"]["config"]["quantize"] = {"scheme": "dynamic", "bitwidth": 8}
     assert _kind(ck) == "dynamic int8"
     assert _kind(SimpleNamespace(quantized=False, data={})) == "float32"
+
+
+def test_recipe_augment_shifts_and_mirrors():
+    """augment_flip mirrors about half of a batch left-right (each image either itself or its
+    mirror), composed after the shifts; a recipe without either augments nothing."""
+    from dmc.compression.training import recipe_augment
+    from dmc.tools.config import load_configs
+    model_cfg, _ = load_configs(sets=["augment_flip=true", "augment_shift=0"])
+    x = torch.rand(400, 1, 6, 6)
+    y = recipe_augment(model_cfg, 3)(x)
+    same = (y == x).flatten(1).all(1)
+    mirrored = (y == x.flip(3)).flatten(1).all(1)
+    assert bool((same | mirrored).all()) and 150 < int(mirrored.sum()) < 250
+    assert recipe_augment({"augment_shift": 0}, 3) is None
+    shifted = recipe_augment({"augment_shift": 2, "augment_flip": True}, 3)(x)
+    assert shifted.shape == x.shape and not torch.equal(shifted, x)
+    with pytest.raises(ConfigError, match="'augment_flip' must be bool"):
+        load_configs(sets=["augment_flip=3"])

@@ -174,6 +174,35 @@ def random_shift(max_shift: int = 2, seed: int | None = None):
     return augment
 
 
+def random_flip(seed: int | None = None):
+    """Augmentation: mirror each image of an (N, C, H, W) batch left-right with probability 1/2
+    (for classes that look the same mirrored: clothing, CIFAR-10's objects; not digits)."""
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        flip = torch.rand(len(x), generator=gen) < 0.5
+        return torch.where(flip[:, None, None, None], x.flip(3), x)
+    return augment
+
+
+def recipe_augment(recipe: dict, seed: int, max_shift: int | None = None):
+    """The training augmentation of a tools recipe (model.yaml): random shifts of up to
+    ``augment_shift`` pixels (at most ``max_shift``), then mirroring when ``augment_flip``;
+    None when the recipe asks for neither."""
+    shift = recipe.get("augment_shift", 0) or 0
+    if max_shift is not None:
+        shift = min(shift, max_shift)
+    steps = ([random_shift(shift, seed)] if shift else []) + ([random_flip(seed + 1)] if recipe.get("augment_flip") else [])
+    if not steps:
+        return None
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        for step in steps:
+            x = step(x)
+        return x
+    return augment
+
+
 def _len(loader):
     try:
         return len(loader)

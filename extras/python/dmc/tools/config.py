@@ -20,6 +20,7 @@ MODEL_KEYS = {
     "lr": (2e-3, (float, int), "Adam learning rate (cosine decay over the epochs)"),
     "weight_decay": (0.0, (float, int), "Adam weight decay"),
     "augment_shift": (2, (int,), "random shifts of up to N pixels during training (0: off)"),
+    "augment_flip": (False, (bool,), "random left-right mirroring during training (clothing, objects; not digits)"),
     "seed": (25, (int,), "seed of the initial weights and of the training order"),
 }
 DATASET_KEYS = {

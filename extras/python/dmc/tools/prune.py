@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.utils.prune as tprune
 
 from ..compression.graph import trace
-from ..compression.training import fit, random_shift
+from ..compression.training import fit, recipe_augment
 from ..data import make_loaders
 from ..errors import ConfigError
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
@@ -87,9 +87,8 @@ def prune_checkpoint(src, dst, kind: str, ratio: float, finetune_epochs: int = 0
         recipe = ck.data.get("recipe") or {}
         splits = checkpoint_splits(ck)
         train, val, _ = make_loaders(splits, ck.data["dataset"].get("batch_size", 128), recipe.get("seed", 25))
-        shift = recipe.get("augment_shift", 0)
         fit(model, train, finetune_epochs, val, lr=lr or recipe.get("lr", 2e-3) / 10, schedule="cosine",
-            augment=random_shift(shift, recipe.get("seed", 25)) if shift else None, monitor="accuracy",
+            augment=recipe_augment(recipe, recipe.get("seed", 25)), monitor="accuracy",
             restore_best=True, progress=progress)
     for m, name in params:
         tprune.remove(m, name)

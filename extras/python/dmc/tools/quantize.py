@@ -17,7 +17,7 @@ import torch
 
 from ..compression.compressed_model import compress
 from ..compression.conversion import convert
-from ..compression.training import random_shift
+from ..compression.training import recipe_augment
 from ..data import make_loaders
 from ..errors import ConfigError
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
@@ -74,9 +74,8 @@ def quantize_checkpoint(src, dst, kind: str = "static", bits: int = 8, granulari
         recipe = ck.data.get("recipe") or {}
         splits = checkpoint_splits(ck)
         train, val, _ = make_loaders(splits, ck.data["dataset"].get("batch_size", 128), recipe.get("seed", 25))
-        shift = recipe.get("augment_shift", 0)
         cm.fit(train, epochs=qat_epochs, val_loader=val, lr=lr, schedule="cosine",
-               augment=random_shift(min(shift, 1), recipe.get("seed", 25)) if shift else None,
+               augment=recipe_augment(recipe, recipe.get("seed", 25), max_shift=1),
                teacher=copy.deepcopy(model), monitor="accuracy", restore_best=True, progress=progress)
     cm.eval()
     record = {"config": cfg, "calibration": source, "qat_epochs": int(qat_epochs), "source": str(src),

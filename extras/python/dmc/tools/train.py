@@ -2,7 +2,7 @@
 checkpoint (with optimizer and schedule, to resume) and the best one on the validation split.
 
 The recipe: Adam with cosine learning-rate decay, random shifts of up to ``augment_shift``
-pixels, cross-entropy; the test split is never looked at.
+pixels (and mirroring with ``augment_flip``), cross-entropy; the test split is never looked at.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..compression.training import fit, random_shift
+from ..compression.training import fit, recipe_augment
 from ..data import make_loaders
 from ..version import __version__
 from ..zoo.registry import build
@@ -75,9 +75,8 @@ def train(model_cfg: dict, data_cfg: dict, output_dir, resume=None, extra_epochs
                         loader_rng=train_loader.generator.get_state())
 
     t0 = time.time()
-    shift = model_cfg["augment_shift"]
     fit(model, train_loader, model_cfg["epochs"], val_loader, optimizer=optimizer, scheduler=scheduler,
-        augment=random_shift(shift, model_cfg["seed"] + start) if shift else None, restore_best=False,
+        augment=recipe_augment(model_cfg, model_cfg["seed"] + start), restore_best=False,
         start_epoch=start, on_epoch_end=checkpoint, progress=progress)
     return {"best": paths["best"], "last": paths["last"], "best_val_accuracy": best, "epochs": model_cfg["epochs"],
             "seconds": time.time() - t0}
