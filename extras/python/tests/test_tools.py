@@ -373,3 +373,28 @@ def test_recipe_augment_shifts_and_mirrors():
     assert shifted.shape == x.shape and not torch.equal(shifted, x)
     with pytest.raises(ConfigError, match="'augment_flip' must be bool"):
         load_configs(sets=["augment_flip=3"])
+
+
+def test_train_distills_from_a_teacher_checkpoint(work, monkeypatch):
+    """teacher=CHECKPOINT trains against the teacher's soft targets too: fit receives the
+    teacher's float model (its outputs equal the checkpoint's), the recipe records the path; a
+    teacher for other inputs or classes is refused naming both."""
+    import dmc.tools.train as train_mod
+    seen = {}
+    real_fit = train_mod.fit
+
+    def spy(*args, **kwargs):
+        seen["teacher"] = kwargs.get("teacher")
+        return real_fit(*args, **kwargs)
+    monkeypatch.setattr(train_mod, "fit", spy)
+    out = work["tmp"] / "distilled"
+    args = ["train", "--arch", "lenet5", "--epochs", "1", "--data-root", str(work["data"]), "--set", "augment_shift=0",
+            "--set", f"teacher={work['best']}", "--output-dir", str(out), "--quiet"] + DATA_ARGS
+    assert main(args) == 0
+    x = torch.rand(4, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(seen["teacher"](x), load_checkpoint(work["best"]).float_model()(x))
+    assert load_checkpoint(out / "checkpoints/lenet5_folder_best.pt").data["recipe"]["teacher"] == str(work["best"])
+    with pytest.raises(CheckpointError, match=r"teacher .*: takes 1x16x16 inputs and predicts 3 classes; this "
+                                              r"training needs 1x20x20 and 3"):
+        train_mod._teacher(str(work["best"]), (1, 20, 20), 3)

@@ -22,6 +22,7 @@ MODEL_KEYS = {
     "augment_shift": (2, (int,), "random shifts of up to N pixels during training (0: off)"),
     "augment_flip": (False, (bool,), "random left-right mirroring during training (clothing, objects; not digits)"),
     "seed": (25, (int,), "seed of the initial weights and of the training order"),
+    "teacher": (None, (str,), "a trained checkpoint to distill from (same input and classes; null: none)"),
 }
 DATASET_KEYS = {
     "dataset": ("fashion_mnist", (str,), "mnist, fashion_mnist, cifar10 or folder"),

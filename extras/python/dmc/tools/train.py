@@ -2,7 +2,8 @@
 checkpoint (with optimizer and schedule, to resume) and the best one on the validation split.
 
 The recipe: Adam with cosine learning-rate decay, random shifts of up to ``augment_shift``
-pixels (and mirroring with ``augment_flip``), cross-entropy; the test split is never looked at.
+pixels (and mirroring with ``augment_flip``), cross-entropy (distilled from ``teacher``, a trained
+checkpoint, when given); the test split is never looked at.
 """
 from __future__ import annotations
 
@@ -74,9 +75,23 @@ def train(model_cfg: dict, data_cfg: dict, output_dir, resume=None, extra_epochs
                         optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         loader_rng=train_loader.generator.get_state())
 
+    teacher = _teacher(model_cfg.get("teacher"), (c, h, w), splits.num_classes)
     t0 = time.time()
-    fit(model, train_loader, model_cfg["epochs"], val_loader, optimizer=optimizer, scheduler=scheduler,
+    fit(model, train_loader, model_cfg["epochs"], val_loader, optimizer=optimizer, scheduler=scheduler, teacher=teacher,
         augment=recipe_augment(model_cfg, model_cfg["seed"] + start), restore_best=False,
         start_epoch=start, on_epoch_end=checkpoint, progress=progress)
     return {"best": paths["best"], "last": paths["last"], "best_val_accuracy": best, "epochs": model_cfg["epochs"],
             "seconds": time.time() - t0}
+
+
+def _teacher(path, input_shape, num_classes):
+    """The float model of a trained checkpoint to distill from (None without one); it must take
+    the same input and predict the same classes."""
+    if not path:
+        return None
+    ck = load_checkpoint(path)
+    if tuple(ck.input_shape) != tuple(input_shape) or ck.data["num_classes"] != num_classes:
+        raise CheckpointError(f"teacher {path}: takes {'x'.join(map(str, ck.input_shape))} inputs and predicts "
+                              f"{ck.data['num_classes']} classes; this training needs {'x'.join(map(str, input_shape))}"
+                              f" and {num_classes}")
+    return ck.float_model().eval()
