@@ -258,7 +258,8 @@ def _quantize(args):
     cfg = read_yaml(args.compression_config) if args.compression_config else None
     rec = quantize_checkpoint(args.input_model, args.output_model, args.quantization_type, args.bits,
                               args.granularity, args.activation_bits, args.calibration_data, args.calibration_count,
-                              args.qat_epochs, dmc_out=args.dmc, progress=not args.quiet, config=cfg)
+                              args.qat_epochs, dmc_out=args.dmc, progress=not args.quiet, config=cfg,
+                              teacher=args.teacher)
     q = rec["config"]["quantize"]
     print(f"{args.output_model}: {q.get('scheme', 'static')} {q.get('bitwidth', 8)}-bit "
           f"({q.get('granularity', 'per_tensor')})"
@@ -472,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "ranges (default: the checkpoint's training split)")
     s.add_argument("--calibration-count", type=int, default=512, help="calibration images used (default: 512)")
     s.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware training epochs (default: 0)")
+    s.add_argument("--teacher", metavar="CHECKPOINT", help="QAT distills from this trained checkpoint (default: the "
+                   "input model's own float weights)")
     s.add_argument("--compression-config", metavar="YAML", help="a whole compression config (prune_channel + "
                    "quantize sections, per-layer bit widths) instead of the options above")
     s.add_argument("--dmc", metavar="PATH", help="static: also write the deployable .dmc model")

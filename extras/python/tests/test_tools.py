@@ -398,3 +398,11 @@ def test_train_distills_from_a_teacher_checkpoint(work, monkeypatch):
     with pytest.raises(CheckpointError, match=r"teacher .*: takes 1x16x16 inputs and predicts 3 classes; this "
                                               r"training needs 1x20x20 and 3"):
         train_mod._teacher(str(work["best"]), (1, 20, 20), 3)
+
+
+def test_quantize_distills_qat_from_a_teacher_checkpoint(work, tmp_path, capsys):
+    """dmc quantize --teacher: QAT against another checkpoint's soft targets; the record names it."""
+    q = tmp_path / "q.pt"
+    assert main(["quantize", "--input-model", str(work["best"]), "--output-model", str(q), "--qat-epochs", "1",
+                 "--teacher", str(work["last"]), "--quiet"]) == 0
+    assert load_checkpoint(q).data["quantization"]["teacher"] == str(work["last"])

@@ -51,10 +51,12 @@ def calibration_inputs(ck, folder=None, count: int = 512) -> tuple[torch.Tensor,
 def quantize_checkpoint(src, dst, kind: str = "static", bits: int = 8, granularity: str = "per_channel",
                         activation_bits: int = 8, calibration=None, calibration_count: int = 512,
                         qat_epochs: int = 0, lr: float = 1e-4, dmc_out=None, progress: bool = True,
-                        config: dict | None = None) -> dict:
+                        config: dict | None = None, teacher=None) -> dict:
     """Quantize ``src`` into ``dst`` (and the .dmc into ``dmc_out`` for static); returns the record.
     ``config``: a whole compression config (``prune_channel`` + ``quantize``, see
-    :mod:`dmc.compression.config`) instead of the one made of kind / bits / granularity."""
+    :mod:`dmc.compression.config`) instead of the one made of kind / bits / granularity.
+    ``teacher``: a trained checkpoint whose soft targets QAT distills from (default: the
+    checkpoint's own float model)."""
     ck = load_checkpoint(src)
     if ck.quantized:
         raise CheckpointError(f"{src}: is already quantized")
@@ -76,12 +78,19 @@ def quantize_checkpoint(src, dst, kind: str = "static", bits: int = 8, granulari
         train, val, _ = make_loaders(splits, ck.data["dataset"].get("batch_size", 128), recipe.get("seed", 25))
         cm.fit(train, epochs=qat_epochs, val_loader=val, lr=lr, schedule="cosine",
                augment=recipe_augment(recipe, recipe.get("seed", 25), max_shift=1),
-               teacher=copy.deepcopy(model), monitor="accuracy", restore_best=True, progress=progress)
+               teacher=_teacher(teacher, ck) if teacher else copy.deepcopy(model), monitor="accuracy",
+               restore_best=True, progress=progress)
     cm.eval()
     record = {"config": cfg, "calibration": source, "qat_epochs": int(qat_epochs), "source": str(src),
+              "teacher": str(teacher) if teacher else None,
               "state_dict": {k: v.detach().clone() for k, v in cm.state_dict().items()}}
     meta = {k: v for k, v in ck.meta().items() if k not in ("format", "version")}
     save_checkpoint(dst, dict(meta, quantization=record), ck.data["state_dict"])
     if dmc_out is not None:
         convert(cm).save(dmc_out)
     return {k: v for k, v in record.items() if k != "state_dict"}
+
+
+def _teacher(path, ck):
+    from .train import _teacher as load_teacher
+    return load_teacher(path, ck.input_shape, ck.data["num_classes"])
