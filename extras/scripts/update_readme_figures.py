@@ -9,6 +9,8 @@
                                   extras/experiments/sparse_lenet5/results/sparse_lenet5_table.md
     <!-- figures:sparse_kernels --> ... <!-- /figures:sparse_kernels -->
                                   extras/benchmarks/results/sparse_kernels.md
+    <!-- figures:fashion --> ... <!-- /figures:fashion -->
+                                  extras/experiments/fashion_backbones/results/fashion_backbones.md
 """
 import re
 import sys
@@ -21,7 +23,8 @@ SOURCES = {"lenet5": "extras/experiments/lenet5/results/lenet5_table.md",
            "m4": "extras/benchmarks/results/m4.md",
            "search": "extras/experiments/lenet5/results/search/search_frontier.md",
            "sparse_lenet5": "extras/experiments/sparse_lenet5/results/sparse_lenet5_table.md",
-           "sparse_kernels": "extras/benchmarks/results/sparse_kernels.md"}
+           "sparse_kernels": "extras/benchmarks/results/sparse_kernels.md",
+           "fashion": "extras/experiments/fashion_backbones/results/fashion_backbones.md"}
 
 
 def main() -> int:
