@@ -41,9 +41,10 @@ MODELS = {
     "edge_small": ("edge_small", {}, INT8_LEARNED, "m4"),
 }
 # The recipe every model trains with beside the defaults of model.yaml (Fashion-MNIST's clothes
-# look the same mirrored), and the models that distill from another one of the study, trained
-# before them (float training and QAT): edge_nano, whose 4-bit activations cost it the most,
-# learns from ResNet-8's soft targets.
+# look the same mirrored), and the models whose quantization-aware training distills from another
+# model of the study, trained before them: edge_nano, whose 4-bit activations cost it the most,
+# learns from ResNet-8's soft targets (in float training the teacher made no difference: 89.6%
+# validation accuracy after 22 epochs with and without it).
 RECIPE = {"augment_flip": True}
 TEACHERS = {"edge_nano": "resnet8"}
 # The default schedule of each model: (float epochs, QAT epochs, training images or None for
@@ -104,7 +105,6 @@ def run(out_dir, models=None, epochs: int | None = None, qat_epochs: int | None 
                                                           val_size=val_size, train_limit=m_limit))
         model_cfg["options"] = dict(options)
         teacher = _teacher(out, name)
-        model_cfg["teacher"] = str(teacher) if teacher else None
         schedules[name].update(RECIPE, teacher=TEACHERS.get(name) if teacher else None)
         t = time.time()
         best = out / "checkpoints" / f"{arch}_fashion_mnist_best.pt"

@@ -69,8 +69,8 @@ def quantize_checkpoint(src, dst, kind: str = "static", bits: int = 8, granulari
     if dmc_out is not None and kind != "static":
         raise ConfigError("--dmc needs --type static: only integer-only models deploy")
     from ..zoo.registry import deployment_form
-    model = deployment_form(ck.arch, ck.float_model())
     calib, source = (calibration_inputs(ck, calibration, calibration_count) if kind == "static" else (None, None))
+    model = deployment_form(ck.arch, ck.float_model(), calibration=calib)
     cm = compress(model, cfg, (1,) + ck.input_shape, calibration_data=calib)
     if qat_epochs:
         recipe = ck.data.get("recipe") or {}

@@ -90,12 +90,17 @@ def builder_options(name: str) -> list[str] | None:
     return [p for p in params if p not in ("in_channels", "input_size", "num_classes")]
 
 
-def deployment_form(name: str, model: nn.Module) -> nn.Module:
+def deployment_form(name: str, model: nn.Module, calibration=None) -> nn.Module:
     """The form of ``model`` (built as ``name``) that compression starts from: a reparameterized
-    copy for architectures that have one, the model itself otherwise."""
+    copy for architectures that have one, the model itself otherwise. ``calibration`` inputs go
+    to a form that takes them (the backbones measure the channel ranges they equalize on them)."""
     get_builder(name)
     form = DEPLOYMENT_FORMS.get(name)
-    return form(model).eval() if form is not None else model
+    if form is None:
+        return model
+    if calibration is not None and "calibration" in inspect.signature(form).parameters:
+        return form(model, calibration=calibration).eval()
+    return form(model).eval()
 
 
 def get_builder(name: str) -> Callable[..., nn.Module]:
