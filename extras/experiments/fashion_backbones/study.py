@@ -135,13 +135,14 @@ def run(out_dir, models=None, epochs: int | None = None, qat_epochs: int | None 
 
 
 def _teacher(out: Path, name: str):
-    """The trained float checkpoint ``name`` distills from (None when it has no teacher, or when
-    its teacher has not been trained into ``out``: then it trains on the labels alone)."""
+    """The trained float checkpoint whose soft targets ``name``'s quantization-aware training
+    distills from (None when it has none, or when its teacher has not been trained into ``out``:
+    then it distills from its own float weights)."""
     if name not in TEACHERS:
         return None
     path = out / "checkpoints" / f"{MODELS[TEACHERS[name]][0]}_fashion_mnist_best.pt"
     if not path.exists():
-        print(f"note: {name} trains without its teacher {TEACHERS[name]} (not trained in {out})")
+        print(f"note: {name} distills from itself, its teacher {TEACHERS[name]} is not trained in {out}")
         return None
     print(f"== {name}: distilling from {path.name}")
     return path
