@@ -144,7 +144,7 @@ def _teacher(out: Path, name: str):
     if not path.exists():
         print(f"note: {name} distills from itself, its teacher {TEACHERS[name]} is not trained in {out}")
         return None
-    print(f"== {name}: distilling from {path.name}")
+    print(f"== {name}: quantization-aware training will distill from {path.name}")
     return path
 
 
