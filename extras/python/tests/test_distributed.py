@@ -1,8 +1,9 @@
 """Data-parallel QAT: two CPU processes under torchrun against one process with the same global
 batches and seed (extras/python/tests/ddp_fit_script.py trains and converts in both).
 
-What must hold: identical integer weights and biases, and activation ranges that agree within
-floating-point noise. The two runs are not bit-identical in float: DDP averages the two ranks'
+What must hold: identical integer weights, biases within one unit (they are divided by the
+scales, which carry the noise below), and activation ranges that agree within floating-point
+noise. The two runs are not bit-identical in float: DDP averages the two ranks'
 mean gradients, (g1 + g2) / 2, where one process takes the mean over the whole batch, and the
 different summation order moves Adam's updates in the last bits; the observed activation ranges
 inherit that noise, so requantization multipliers may differ by a few units in 2**15 (measured:
@@ -49,7 +50,11 @@ def test_two_processes_match_one(trained, act_range):
         a, b = one.arrays[k].astype(np.int64), two.arrays[k].astype(np.int64)
         diff = int((a != b).sum())
         report.append(f"{k}: {diff} of {a.size} differ" + (f", max |d| {np.abs(a - b).max()}" if diff else ""))
-        if k.endswith((".weight", ".bias", ".shift")) and diff:
+        if k.endswith((".weight", ".shift")) and diff:
+            bad.append(k)
+        # an int32 bias is round(b / (input scale * weight scale)): the scales' float noise
+        # (below) can move a bias that sits near a rounding boundary by one unit, never more
+        if k.endswith(".bias") and np.abs(a - b).max(initial=0) > 1:
             bad.append(k)
         if k.endswith(".multiplier") and np.any(np.abs(a - b) > 1e-3 * np.abs(a)):
             bad.append(k)
