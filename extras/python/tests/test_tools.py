@@ -12,7 +12,7 @@ import torch.nn as nn
 from dmc.cli import main
 from dmc.core.intmodel import load
 from dmc.errors import ConfigError
-from dmc.tools.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from dmc.tools.checkpoints import CheckpointError, load_checkpoint, save_checkpoint, teacher_model
 from dmc.tools.config import load_configs
 from dmc.tools.metrics import count_macs
 from dmc.zoo.registry import build
@@ -397,7 +397,7 @@ def test_train_distills_from_a_teacher_checkpoint(work, monkeypatch):
     assert load_checkpoint(out / "checkpoints/lenet5_folder_best.pt").data["recipe"]["teacher"] == str(work["best"])
     with pytest.raises(CheckpointError, match=r"teacher .*: takes 1x16x16 inputs and predicts 3 classes; this "
                                               r"training needs 1x20x20 and 3"):
-        train_mod._teacher(str(work["best"]), (1, 20, 20), 3)
+        teacher_model(str(work["best"]), (1, 20, 20), 3)
 
 
 def test_quantize_distills_qat_from_a_teacher_checkpoint(work, tmp_path, capsys):

@@ -26,8 +26,8 @@ output channels to the portable loop), and each layout that overlapping brings i
 instantiation of its own. ``"always"`` overlaps and interleaves wherever legal (the parity
 tests use it), ``"never"`` never does, and ``"input"`` lets only the convs that read the model
 input write over it, every layout CHW: most of the saving of a first conv over a large input
-image, without the instantiations (an edge_nano's five 1x1-conv layouts would not fit the Uno's
-flash). A model whose compression config set ``overlap`` carries it in ``meta["overlap"]``, and
+image, without the instantiations (an edge_nano's four more 1x1-conv layouts would not fit the
+Uno's flash). A model whose compression config set ``overlap`` carries it in ``meta["overlap"]``, and
 "auto" then means that mode.
 """
 from __future__ import annotations

@@ -137,3 +137,16 @@ def load_checkpoint(path) -> Checkpoint:
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {missing}")
     return Checkpoint(path, data)
+
+
+def teacher_model(path, input_shape, num_classes):
+    """The float model of a trained checkpoint to distill from (None without one); it must take
+    the same input and predict the same classes."""
+    if not path:
+        return None
+    ck = load_checkpoint(path)
+    if tuple(ck.input_shape) != tuple(input_shape) or ck.data["num_classes"] != num_classes:
+        raise CheckpointError(f"teacher {path}: takes {'x'.join(map(str, ck.input_shape))} inputs and predicts "
+                              f"{ck.data['num_classes']} classes; this training needs {'x'.join(map(str, input_shape))}"
+                              f" and {num_classes}")
+    return ck.float_model().eval()

@@ -20,7 +20,7 @@ from ..compression.conversion import convert
 from ..compression.training import recipe_augment
 from ..data import make_loaders
 from ..errors import ConfigError
-from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint, teacher_model
 from .evaluate import checkpoint_splits
 
 TYPES = ("dynamic", "static")
@@ -78,7 +78,7 @@ def quantize_checkpoint(src, dst, kind: str = "static", bits: int = 8, granulari
         train, val, _ = make_loaders(splits, ck.data["dataset"].get("batch_size", 128), recipe.get("seed", 25))
         cm.fit(train, epochs=qat_epochs, val_loader=val, lr=lr, schedule="cosine",
                augment=recipe_augment(recipe, recipe.get("seed", 25), max_shift=1),
-               teacher=_teacher(teacher, ck) if teacher else copy.deepcopy(model), monitor="accuracy",
+               teacher=teacher_model(teacher, ck.input_shape, ck.data["num_classes"]) if teacher else copy.deepcopy(model), monitor="accuracy",
                restore_best=True, progress=progress)
     cm.eval()
     record = {"config": cfg, "calibration": source, "qat_epochs": int(qat_epochs), "source": str(src),
@@ -90,7 +90,3 @@ def quantize_checkpoint(src, dst, kind: str = "static", bits: int = 8, granulari
         convert(cm).save(dmc_out)
     return {k: v for k, v in record.items() if k != "state_dict"}
 
-
-def _teacher(path, ck):
-    from .train import _teacher as load_teacher
-    return load_teacher(path, ck.input_shape, ck.data["num_classes"])

@@ -16,7 +16,7 @@ from ..compression.training import fit, recipe_augment
 from ..data import make_loaders
 from ..version import __version__
 from ..zoo.registry import build
-from .checkpoints import CheckpointError, checkpoint_name, load_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, checkpoint_name, load_checkpoint, save_checkpoint, teacher_model
 from .config import dataset_from_config
 
 
@@ -75,7 +75,7 @@ def train(model_cfg: dict, data_cfg: dict, output_dir, resume=None, extra_epochs
                         optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         loader_rng=train_loader.generator.get_state())
 
-    teacher = _teacher(model_cfg.get("teacher"), (c, h, w), splits.num_classes)
+    teacher = teacher_model(model_cfg.get("teacher"), (c, h, w), splits.num_classes)
     t0 = time.time()
     fit(model, train_loader, model_cfg["epochs"], val_loader, optimizer=optimizer, scheduler=scheduler, teacher=teacher,
         augment=recipe_augment(model_cfg, model_cfg["seed"] + start), restore_best=False,
@@ -83,15 +83,3 @@ def train(model_cfg: dict, data_cfg: dict, output_dir, resume=None, extra_epochs
     return {"best": paths["best"], "last": paths["last"], "best_val_accuracy": best, "epochs": model_cfg["epochs"],
             "seconds": time.time() - t0}
 
-
-def _teacher(path, input_shape, num_classes):
-    """The float model of a trained checkpoint to distill from (None without one); it must take
-    the same input and predict the same classes."""
-    if not path:
-        return None
-    ck = load_checkpoint(path)
-    if tuple(ck.input_shape) != tuple(input_shape) or ck.data["num_classes"] != num_classes:
-        raise CheckpointError(f"teacher {path}: takes {'x'.join(map(str, ck.input_shape))} inputs and predicts "
-                              f"{ck.data['num_classes']} classes; this training needs {'x'.join(map(str, input_shape))}"
-                              f" and {num_classes}")
-    return ck.float_model().eval()
