@@ -267,3 +267,48 @@ def random_edge_backbone(seed: int):
                   act=rng.choice(["relu", "hardswish"]))
     model = reparameterize(_randomize(model, rng))
     return model, (1, c, size, size), random_config(rng, model)
+
+
+# -- 1x1 convs (the kernels' pointwise loop) -------------------------------------------------------
+
+# (in_c, out_c, height, width, weight bits, input bits, output bits): odd and even planes (4-bit
+# columns whose nibble flips per channel), one pixel, and channel counts that cross the int16
+# chunks of every weight x input width (16 at 4x8, 17 at 8x4, 64 at 2x8, 1 at 8x8)
+POINTWISE_CASES = [(40, 5, 7, 7, 4, 4, 4), (20, 6, 3, 5, 8, 4, 4), (33, 3, 4, 4, 4, 8, 8), (7, 4, 1, 1, 8, 8, 8),
+                   (18, 5, 5, 3, 8, 4, 8), (65, 3, 3, 3, 2, 8, 4), (9, 7, 2, 3, 2, 4, 4), (76, 4, 4, 4, 4, 4, 4),
+                   (3, 2, 5, 5, 8, 8, 4)]
+
+
+def pointwise_model(i: int, case):
+    """(model, input_shape, config): a 1x1 conv, stride 1, no padding, then a linear head that
+    reads its output (so it stays CHW in every plan)."""
+    c, oc, h, w, wb, ib, ob = case
+    g = torch.Generator().manual_seed(300 + i)
+    net = nn.Sequential(nn.Conv2d(c, oc, 1, bias=i % 2 == 0), nn.BatchNorm2d(oc), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(oc * h * w, 3))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    _randomize(net, random.Random(i))
+    cfg = {"quantize": {"scheme": "static", "bitwidth": 8, "granularity": ("per_channel", "per_tensor")[i % 2],
+                        "activation_bitwidth": 8, "input_bitwidth": ib,
+                        "layers": {"conv2d_0": {"bitwidth": wb, "activation_bitwidth": ob}}}}
+    return net, (1, c, h, w), cfg
+
+
+def pointwise_models():
+    """The 1x1-conv cases (model_zoo.POINTWISE_CASES), quantized; each conv is a plain-layout
+    1x1, stride 1, unpadded step: the runtime's pointwise loop."""
+    import dmc
+    from dmc.core.planner import plan
+    models = []
+    for i, case in enumerate(POINTWISE_CASES):
+        net, shape, cfg = pointwise_model(i, case)
+        cal = torch.randn((64,) + shape[1:], generator=torch.Generator().manual_seed(i)) * 1.5
+        qm = dmc.convert(dmc.compress(net, cfg, shape, calibration_data=cal))
+        st = plan(qm, "never").steps[0]
+        a = st.op["attrs"]
+        assert (st.kernel, a["weight_shape"][2:], list(a["stride"]), any(a["padding"])) == ("conv2d", [1, 1], [1, 1], False)
+        assert (a["weight_bits"], qm.tensors[st.inputs[0]]["bits"], qm.tensors[st.output]["bits"]) == case[4:], case
+        models.append(qm)
+    return models

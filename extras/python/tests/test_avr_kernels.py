@@ -13,7 +13,7 @@ from dmc.core.fixedpoint import requantize
 from dmc.core.planner import plan
 from dmc.deploy.codegen import avr_kernel_width, avr_kernel_widths, avr_window_pairs
 from dmc.deploy.host_build import runtime_dir
-from model_zoo import random_cnn, random_mlp
+from model_zoo import pointwise_models, random_cnn, random_mlp
 
 pytestmark = pytest.mark.skipif(not available(), reason="avr-gcc or simavr missing (run extras/scripts/setup.sh)")
 
@@ -78,6 +78,30 @@ def test_random_models_bit_exact_on_avr(tmp_path):
             assert_same(f"m{start + i} ({' '.join(o['op'] for o in m.ops[1:])})", expected, got)
             total += expected.size
     print(f"{len(models)} random models on the simulated AVR, {total} output values identical")
+
+
+def test_pointwise_convs_bit_exact_on_avr(tmp_path):
+    """The portable pointwise loop of 1x1 convs on the AVR (kernels/conv2d.h pointwise_outputs),
+    where the AVR conv loops do not go: 4-bit inputs of odd width (an edge_nano's 7x7 stages) and
+    2-bit weights, with chunk boundaries and per-channel nibble flips; bit for bit against the
+    interpreter."""
+    models = pointwise_models()
+    portable = []
+    for m in models:
+        p = plan(m, "never")
+        if avr_kernel_widths(m, p)[0] == 0:
+            portable.append(m)
+    kinds = {(m.ops[1]["attrs"]["weight_bits"], m.tensors[m.ops[1]["inputs"][0]]["bits"]) for m in portable}
+    assert {(4, 4), (8, 4), (2, 8), (2, 4)} <= kinds, sorted(kinds)
+    rng = np.random.default_rng(5)
+    codes = [_codes(m, 4, rng) for m in portable]
+    outs, _ = run_models(portable, codes, tmp_path / "pw", overlap="never")
+    total = 0
+    for i, (m, c, got) in enumerate(zip(portable, codes, outs)):
+        expected = m.predict(c)
+        assert_same(f"p{i} ({m.ops[1]['attrs']['weight_shape']})", expected, got)
+        total += expected.size
+    print(f"{len(portable)} 1x1-conv models on the simulated AVR's portable loop, {total} output values identical")
 
 
 # (in_c, out_c, height, width, kernel, padding, pool, weight bits, input bits): the window-pair

@@ -20,7 +20,8 @@ from dmc.core.planner import PlanError, plan
 from dmc.deploy.host_build import SANITIZE_FLAGS, HostBuild, cross_build, runtime_dir, soft_float_symbols
 from dmc.deploy.qemu_build import TARGETS as QEMU_TARGETS, QemuBuild
 from conftest import residual_net, static_config
-from model_zoo import random_cnn, random_conv_pool, random_edge_backbone, random_edge_cnn, random_mlp
+from model_zoo import (pointwise_models, random_cnn, random_conv_pool, random_edge_backbone,
+                       random_edge_cnn, random_mlp)
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "examples" / "MnistLeNet5"
@@ -124,6 +125,15 @@ def test_random_models_bit_exact(random_models, tmp_path):
     build = HostBuild(models, [f"m{i}" for i in range(len(models))], tmp_path, extra_flags=["-O1"], overlap="always")
     total = _check_random(models, build)
     print(f"{len(models)} random models, {total} output values identical")
+
+
+def test_pointwise_convs_bit_exact(tmp_path):
+    """The pointwise loop of 1x1 convs (kernels/conv2d.h pointwise_outputs): every weight x input
+    width, odd planes, chunk boundaries, one pixel; C++ against the interpreter."""
+    models = pointwise_models()
+    build = HostBuild(models, [f"p{i}" for i in range(len(models))], tmp_path, overlap="never")
+    total = _check_random(models, build)
+    print(f"{len(models)} 1x1-conv models, {total} output values identical")
 
 
 def test_sanitized_runtime_on_parity_inputs(random_models, mnist_test, tmp_path):

@@ -33,6 +33,7 @@
 #include "../packing.h"
 #include "../requant.h"
 #include "avr/conv2d.h"
+#include "dot.h"
 
 DMC_OPTIMIZE_BEGIN
 
@@ -179,6 +180,108 @@ __attribute__((noinline)) DMC_AVR_COLD inline int32_t pooled_window_max_any(
   return best;
 }
 
+/* Reads the elements i and i + 1 of channel 0, 1, 2 ... of a packed CHW tensor (two neighbouring
+ * pixels' columns, one pair per channel plane) with a pointer. In 4-bit codes the pair lies in
+ * one byte when i is even, else it spans two; with an odd-sized plane that flips per channel. */
+template <uint8_t IB>
+class PairReader {
+ public:
+  DMC_INLINE PairReader(const uint8_t *in, index_t i, index_t plane) : in_(in), i_(i), plane_(plane) {}
+  DMC_INLINE void next(uint8_t &v0, uint8_t &v1) {
+    v0 = Packed<IB>::get(in_, i_);
+    v1 = Packed<IB>::get(in_, (index_t)(i_ + 1));
+    i_ += plane_;
+  }
+
+ private:
+  const uint8_t *in_;
+  index_t i_, plane_;
+};
+
+template <>
+class PairReader<8> {
+ public:
+  DMC_INLINE PairReader(const uint8_t *in, index_t i, index_t plane) : p_(in + i), plane_(plane) {}
+  DMC_INLINE void next(uint8_t &v0, uint8_t &v1) {
+    v0 = p_[0];
+    v1 = p_[1];
+    p_ += plane_;
+  }
+
+ private:
+  const uint8_t *p_;
+  index_t plane_;
+};
+
+template <>
+class PairReader<4> {
+ public:
+  DMC_INLINE PairReader(const uint8_t *in, index_t i, index_t plane)
+      : p_(in + (i >> 1)), bytes_((index_t)(plane >> 1)), odd_((uint8_t)(i & 1)), flips_((uint8_t)(plane & 1)) {}
+  DMC_INLINE void next(uint8_t &v0, uint8_t &v1) {
+    const uint8_t b = p_[0];
+    if (odd_) {
+      v0 = (uint8_t)(b >> 4);
+      v1 = (uint8_t)(p_[1] & 0x0F);
+    } else {
+      v0 = (uint8_t)(b & 0x0F);
+      v1 = (uint8_t)(b >> 4);
+    }
+    p_ += bytes_ + (flips_ & odd_);
+    odd_ ^= flips_;
+  }
+
+ private:
+  const uint8_t *p_;
+  index_t bytes_;
+  uint8_t odd_, flips_;
+};
+
+/* A 1x1 conv (stride 1, no padding or pool, CHW in and out):
+ *   out(oc, p) = requantize(bias[oc] + sum_c in(c, p) * w(oc, c)).
+ * The window loop spends most of a one-tap window on index arithmetic; here two neighbouring
+ * pixels' columns are walked with one pointer and share every weight read (an edge_nano's 1x1
+ * convs hold 70% of its MACs). Planes of one pixel take the window loop. Sums in int16 chunks
+ * that cannot overflow, as dot(). */
+template <uint8_t WB, uint8_t IB, uint8_t OB>
+void pointwise_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
+  const index_t plane = (index_t)((index_t)a.in_h * a.in_w);
+  index_t o = 0;
+  for (uint16_t oc = 0; oc < a.out_c; ++oc) {
+    const int32_t bias = DMC_READ_I32(a.bias + oc);
+    const uint16_t q = a.per_channel ? oc : 0;
+    const int16_t m = DMC_READ_I16(a.multiplier + q);
+    const uint8_t sh = DMC_READ_U8(a.shift + q);
+    const uint32_t filter = (uint32_t)oc * a.in_c;
+    for (index_t p = 0; p < plane; p = (index_t)(p + 2)) {
+      // a lone last pixel (odd plane) is paired with the one before it, whose sum is dropped
+      const uint8_t lone = (index_t)(p + 1) == plane;
+      WeightStream<WB> w;
+      w.seek(a.weight, filter);
+      PairReader<IB> col(in, (index_t)(p - lone), plane);
+      int32_t acc[2] = {bias, bias};
+      uint16_t left = a.in_c;
+      while (left) {
+        uint8_t k = left < DotChunk<WB, IB>::kChunk ? (uint8_t)left : DotChunk<WB, IB>::kChunk;
+        left = (uint16_t)(left - k);
+        int16_t s0 = 0, s1 = 0;
+        do {
+          uint8_t v0, v1;
+          col.next(v0, v1);
+          const int8_t wv = w.next();
+          s0 = (int16_t)(s0 + mul_u8_s8(v0, wv));
+          s1 = (int16_t)(s1 + mul_u8_s8(v1, wv));
+        } while (--k);
+        acc[0] += s0;
+        acc[1] += s1;
+      }
+      for (uint8_t k = lone; k < 2; ++k) {
+        Packed<OB>::set(out, o++, requantize_to_code(acc[k], m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
+      }
+    }
+  }
+}
+
 /* The output loops shared by conv2d and depthwise_conv2d: per (pooled) output row, per output
  * channel its bias and requantization constants, per position the max over the pool window. */
 template <uint8_t WB, uint8_t IB, uint8_t OB, bool DEPTHWISE, uint8_t KW, bool PAIRS = false,
@@ -273,6 +376,12 @@ DMC_AVR_COLD void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dAr
     return;
   }
 #endif
+  if (!DEPTHWISE && LAYOUT == kPlainLayout && a.kernel_h == 1 && a.kernel_w == 1 && a.stride_h == 1 &&
+      a.stride_w == 1 && a.pool_k == 1 && a.pad_top == 0 && a.pad_left == 0 && a.out_h == a.in_h &&
+      a.out_w == a.in_w && (uint32_t)a.in_h * a.in_w >= 2) {
+    pointwise_outputs<WB, IB, OB>(in, out, a);
+    return;
+  }
   for (uint16_t py = 0; py < a.out_h; ++py) {
     for (uint16_t oc = 0; oc < a.out_c; ++oc) {
       const int32_t bias = DMC_READ_I32(a.bias + oc);

@@ -18,7 +18,7 @@ DMC_OPTIMIZE_BEGIN
 namespace dmc {
 
 template <uint8_t WB, uint8_t IB, uint8_t OB>
-void grouped_conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args, uint16_t groups) {
+DMC_AVR_COLD void grouped_conv2d(const uint8_t *in, uint8_t *out, const Conv2dArgs *flash_args, uint16_t groups) {
   Conv2dArgs a;
   DMC_FLASH_COPY(&a, flash_args, sizeof(a));
   const uint16_t in_per_group = a.in_c / groups;

@@ -43,6 +43,10 @@ _LAYOUT_VARIANT = 1400
 # outer loops and edge helpers differ too (measured on LeNet-5 Ultra with 8-bit input: 3.8 KB).
 _EDGE_VARIANT = 3800
 _EDGE_BITS = 8 | 16
+# The portable conv2d (KW 0, CHW in and out) also holds the pointwise loop of 1x1 convs
+# (kernels/conv2d.h pointwise_outputs; measured on the Uno-scaled edge_nano, 4-bit weights and
+# activations: 1.15 KB with its dispatch).
+_POINTWISE_LOOP = 1150
 _WEIGHT_KEYED = ("conv2d", "depthwise_conv2d", "linear")   # their size follows the weight bits alone
 _PLAIN = {  # kernel: (bytes with 8-bit operands only, bytes with a 4-bit operand)
     "conv2d": (1950, 2440), "depthwise_conv2d": (1950, 2440), "grouped_conv2d": (1500, 1880),
@@ -87,7 +91,10 @@ def instantiation_bytes(kernel: str, args: tuple[int, ...]) -> int:
         wb, ib, _, kw = args[:4]
         return _FAST_CONV.get((wb, ib, kw > 3), max(_FAST_CONV.values()))
     small, packed = _PLAIN.get(kernel, (max(v[1] for v in _PLAIN.values()),) * 2)
-    return packed if any(b < 8 for b in (args[:1] if kernel in _WEIGHT_KEYED else args[:3])) else small
+    size = packed if any(b < 8 for b in (args[:1] if kernel in _WEIGHT_KEYED else args[:3])) else small
+    if kernel == "conv2d" and (len(args) < 6 or args[5] == 0):
+        size += _POINTWISE_LOOP
+    return size
 
 
 def avr_flash_estimate(model: IntModel) -> dict:
