@@ -77,6 +77,20 @@ DMC_INLINE TensorStrides tensor_strides(bool interleaved, uint16_t c, uint16_t h
   return s;
 }
 
+/* An output channel's folded bias and requantization constants (per channel or per tensor). */
+struct OutputChannel {
+  int32_t bias;
+  int16_t m;
+  uint8_t sh;
+  DMC_INLINE OutputChannel(const Conv2dArgs &a, uint16_t oc)
+      : bias(DMC_READ_I32(a.bias + oc)),
+        m(DMC_READ_I16(a.multiplier + (a.per_channel ? oc : 0))),
+        sh(DMC_READ_U8(a.shift + (a.per_channel ? oc : 0))) {}
+  DMC_INLINE uint8_t code(int32_t acc, const Conv2dArgs &a) const {
+    return requantize_to_code(acc, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi);
+  }
+};
+
 /* Accumulates one filter (channels [c0, c0 + n_c)) at window origin (y0, x0). */
 template <uint8_t WB, uint8_t IB, bool INTERLEAVED = false>
 DMC_INLINE int32_t conv_window(const uint8_t *in, const Conv2dArgs &a, uint32_t filter, uint16_t c0, uint16_t n_c,
@@ -248,10 +262,7 @@ void pointwise_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
   const index_t plane = (index_t)((index_t)a.in_h * a.in_w);
   index_t o = 0;
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
-    const int32_t bias = DMC_READ_I32(a.bias + oc);
-    const uint16_t q = a.per_channel ? oc : 0;
-    const int16_t m = DMC_READ_I16(a.multiplier + q);
-    const uint8_t sh = DMC_READ_U8(a.shift + q);
+    const OutputChannel ch(a, oc);
     const uint32_t filter = (uint32_t)oc * a.in_c;
     for (index_t p = 0; p < plane; p = (index_t)(p + 2)) {
       // a lone last pixel (odd plane) is paired with the one before it, whose sum is dropped
@@ -259,7 +270,7 @@ void pointwise_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
       WeightStream<WB> w;
       w.seek(a.weight, filter);
       PairReader<IB> col(in, (index_t)(p - lone), plane);
-      int32_t acc[2] = {bias, bias};
+      int32_t acc[2] = {ch.bias, ch.bias};
       uint16_t left = a.in_c;
       while (left) {
         uint8_t k = left < DotChunk<WB, IB>::kChunk ? (uint8_t)left : DotChunk<WB, IB>::kChunk;
@@ -276,7 +287,7 @@ void pointwise_outputs(const uint8_t *in, uint8_t *out, const Conv2dArgs &a) {
         acc[1] += s1;
       }
       for (uint8_t k = lone; k < 2; ++k) {
-        Packed<OB>::set(out, o++, requantize_to_code(acc[k], m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
+        Packed<OB>::set(out, o++, ch.code(acc[k], a));
       }
     }
   }
@@ -384,18 +395,15 @@ DMC_AVR_COLD void conv2d_outputs(const uint8_t *in, uint8_t *out, const Conv2dAr
   }
   for (uint16_t py = 0; py < a.out_h; ++py) {
     for (uint16_t oc = 0; oc < a.out_c; ++oc) {
-      const int32_t bias = DMC_READ_I32(a.bias + oc);
-      const uint16_t q = a.per_channel ? oc : 0;
-      const int16_t m = DMC_READ_I16(a.multiplier + q);
-      const uint8_t sh = DMC_READ_U8(a.shift + q);
+      const OutputChannel ch(a, oc);
       const uint32_t filter = (uint32_t)oc * filter_size;
       const uint16_t c0 = DEPTHWISE ? oc : 0, n_c = DEPTHWISE ? 1 : a.in_c;
       index_t o = (index_t)((index_t)oc * os.chan + (index_t)py * os.row);
       for (uint16_t px = 0; px < a.out_w; ++px) {
         const int32_t best = pooled_window_max<WB, IB, (LAYOUT & kInterleavedIn) != 0>(
             in, a, filter, c0, n_c, (int16_t)(py * a.pool_s * a.stride_h - a.pad_top),
-            (int16_t)(px * a.pool_s * a.stride_w - a.pad_left), bias);
-        Packed<OB>::set(out, o++, requantize_to_code(best, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
+            (int16_t)(px * a.pool_s * a.stride_w - a.pad_left), ch.bias);
+        Packed<OB>::set(out, o++, ch.code(best, a));
       }
     }
   }

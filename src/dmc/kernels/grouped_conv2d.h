@@ -26,18 +26,15 @@ DMC_AVR_COLD void grouped_conv2d(const uint8_t *in, uint8_t *out, const Conv2dAr
   const uint32_t filter_size = (uint32_t)in_per_group * a.kernel_h * a.kernel_w;
   index_t o = 0;
   for (uint16_t oc = 0; oc < a.out_c; ++oc) {
-    const int32_t bias = DMC_READ_I32(a.bias + oc);
-    const uint16_t q = a.per_channel ? oc : 0;
-    const int16_t m = DMC_READ_I16(a.multiplier + q);
-    const uint8_t sh = DMC_READ_U8(a.shift + q);
+    const OutputChannel ch(a, oc);
     const uint16_t c0 = (uint16_t)(oc / out_per_group * in_per_group);
     const uint32_t filter = (uint32_t)oc * filter_size;
     for (uint16_t y = 0; y < a.out_h; ++y) {
       const int16_t y0 = (int16_t)(y * a.stride_h) - a.pad_top;
       for (uint16_t x = 0; x < a.out_w; ++x) {
         const int16_t x0 = (int16_t)(x * a.stride_w) - a.pad_left;
-        const int32_t acc = conv_window<WB, IB>(in, a, filter, c0, in_per_group, y0, x0, bias);
-        Packed<OB>::set(out, o++, requantize_to_code(acc, m, sh, a.out_zero_point, a.clamp_lo, a.clamp_hi));
+        const int32_t acc = conv_window<WB, IB>(in, a, filter, c0, in_per_group, y0, x0, ch.bias);
+        Packed<OB>::set(out, o++, ch.code(acc, a));
       }
     }
   }
