@@ -4,7 +4,7 @@ generated code makes, priced with code sizes measured with avr-gcc 5.4 -Os.
 Each kernel is a template per bit width (and, for the AVR conv loops, per kernel width), so a
 model's kernel code is the sum over the distinct instantiations its ``NAME_predict()`` calls,
 not one fixed runtime size: a LeNet-5 takes about 7 KB of kernels, the Uno-scaled edge_nano
-(eleven op kinds, 4-bit packing) about 14 KB. The sizes below come from firmwares built for the
+(eleven op kinds, 4-bit packing) about 15 KB. The sizes below come from firmwares built for the
 simulated Uno (serial-runner sketch): the estimate of each was within 4% of the linked size.
 """
 from __future__ import annotations
