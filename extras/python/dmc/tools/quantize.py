@@ -78,7 +78,8 @@ def quantize_checkpoint(src, dst, kind: str = "static", bits: int = 8, granulari
         train, val, _ = make_loaders(splits, ck.data["dataset"].get("batch_size", 128), recipe.get("seed", 25))
         cm.fit(train, epochs=qat_epochs, val_loader=val, lr=lr, schedule="cosine",
                augment=recipe_augment(recipe, recipe.get("seed", 25), max_shift=1),
-               teacher=teacher_model(teacher, ck.input_shape, ck.data["num_classes"]) if teacher else copy.deepcopy(model), monitor="accuracy",
+               teacher=teacher_model(teacher, ck.input_shape, ck.data["num_classes"]) or copy.deepcopy(model),
+               monitor="accuracy",
                restore_best=True, progress=progress)
     cm.eval()
     record = {"config": cfg, "calibration": source, "qat_epochs": int(qat_epochs), "source": str(src),
