@@ -343,6 +343,24 @@ def test_fashion_backbones_study_smoke(tmp_path):
         assert (tmp_path / name).is_file(), name
 
 
+def test_fashion_backbones_precision_variants():
+    """The precision study's three edge_nano configs: the study's own, then 8-bit 1x1 weights,
+    then 8-bit activations, each differing from the one before only in those widths."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[2] / "experiments" / "fashion_backbones" / "precision.py"
+    spec = importlib.util.spec_from_file_location("fashion_precision", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from study import EDGE, compression_config
+    deployed, pw8, a8 = mod.variants().values()
+    assert deployed == compression_config(EDGE, "edge_nano")
+    one_by_one = [k for k, v in deployed["quantize"]["layers"].items() if v.get("bitwidth") == 4]
+    assert one_by_one, "the study's recipe puts the 1x1 convs at 4 bits"
+    assert all(pw8["quantize"]["layers"][k]["bitwidth"] == 8 for k in one_by_one)
+    assert pw8["quantize"]["activation_bitwidth"] == deployed["quantize"]["activation_bitwidth"] == 4
+    assert a8["quantize"]["activation_bitwidth"] == 8 and a8["quantize"]["layers"] == pw8["quantize"]["layers"]
+
+
 def test_kind_names_every_weight_and_activation_width():
     """A checkpoint's kind lists the default and per-layer widths (edge_nano: 8-bit weights with
     4-bit 1x1 convs, 4-bit activations), widest first."""
