@@ -43,15 +43,12 @@ from dmc.core.planner import plan  # noqa: E402
 from dmc.tools.checkpoints import load_checkpoint  # noqa: E402
 from dmc.tools.evaluate import checkpoint_splits, integer_top1  # noqa: E402
 from dmc.tools.quantize import calibration_inputs, quantize_checkpoint  # noqa: E402
-from dmc.zoo.microsign_edge import build, deploy_recipe, reparameterize  # noqa: E402
 
 
 def variants() -> dict:
     """name -> compression config: the study's edge_nano recipe and two wider ones."""
     deployed = compression_config(EDGE, "edge_nano")
-    layers = reparameterize(build("edge_nano", 1, 28, 10, channels=[8] * 5))
-    pw8 = deploy_recipe(layers, 8, dict(deployed, quantize={k: v for k, v in deployed["quantize"].items()
-                                                             if k != "layers"}))
+    pw8 = compression_config(EDGE, "edge_nano", pointwise_bits=8)
     a8 = copy.deepcopy(pw8)
     a8["quantize"]["activation_bitwidth"] = 8
     return {"4-bit activations, 4-bit 1x1 weights": deployed,

@@ -63,15 +63,15 @@ HOUR = {
 }
 
 
-def compression_config(cfg, name: str | None = None):
+def compression_config(cfg, name: str | None = None, pointwise_bits: int = 4):
     """The compression config of a study model: edge models get EDGE_DEPLOY with MSE-calibrated,
-    learned activation ranges, and edge_nano its 1x1 convs at 4-bit weights (what lets it link
-    within the Uno's flash)."""
+    learned activation ranges, and edge_nano its 1x1 convs at ``pointwise_bits``-bit weights (4
+    is what lets it link within the Uno's flash; precision.py measures 8)."""
     if cfg is EDGE:
         from dmc.zoo.microsign_edge import EDGE_DEPLOY, build, deploy_recipe, reparameterize
         base = dict(EDGE_DEPLOY, quantize=dict(EDGE_DEPLOY["quantize"], activation_range="learned", calibration="mse"))
         if name == "edge_nano":     # layer names do not depend on the channels
-            return deploy_recipe(reparameterize(build("edge_nano", 1, 28, 10, channels=[8] * 5)), 4, base)
+            return deploy_recipe(reparameterize(build("edge_nano", 1, 28, 10, channels=[8] * 5)), pointwise_bits, base)
         return base
     return cfg
 

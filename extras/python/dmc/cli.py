@@ -108,16 +108,17 @@ def _profile(args):
     return 0
 
 
-def experiment(name: str):
-    """Import the study ``extras/experiments/<name>/study.py`` of a repository checkout. Studies are
-    not part of the installed package: they live with the repository, next to their results."""
+def experiment(name: str, module: str = "study"):
+    """Import the study ``extras/experiments/<name>/study.py`` (or another ``module`` of it, e.g.
+    the Fashion-MNIST study's ``precision``) of a repository checkout. Studies are not part of the
+    installed package: they live with the repository, next to their results."""
     import importlib.util
     from pathlib import Path
     here = Path(__file__).resolve()
     for root in (here.parents[2] / "experiments", Path.cwd() / "extras" / "experiments"):
-        path = root / name / "study.py"
+        path = root / name / f"{module}.py"
         if path.is_file():
-            spec = importlib.util.spec_from_file_location(f"dmc_study_{name}", path)
+            spec = importlib.util.spec_from_file_location(f"dmc_{module}_{name}", path)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             return module

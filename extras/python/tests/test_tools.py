@@ -346,14 +346,10 @@ def test_fashion_backbones_study_smoke(tmp_path):
 def test_fashion_backbones_precision_variants():
     """The precision study's three edge_nano configs: the study's own, then 8-bit 1x1 weights,
     then 8-bit activations, each differing from the one before only in those widths."""
-    import importlib.util
-    path = Path(__file__).resolve().parents[2] / "experiments" / "fashion_backbones" / "precision.py"
-    spec = importlib.util.spec_from_file_location("fashion_precision", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    from study import EDGE, compression_config
+    from dmc.cli import experiment
+    mod = experiment("fashion_backbones", "precision")
     deployed, pw8, a8 = mod.variants().values()
-    assert deployed == compression_config(EDGE, "edge_nano")
+    assert deployed == mod.compression_config(mod.EDGE, "edge_nano")
     one_by_one = [k for k, v in deployed["quantize"]["layers"].items() if v.get("bitwidth") == 4]
     assert one_by_one, "the study's recipe puts the 1x1 convs at 4 bits"
     assert all(pw8["quantize"]["layers"][k]["bitwidth"] == 8 for k in one_by_one)
